@@ -1,0 +1,3 @@
+from weatherstudio.cli import main
+
+raise SystemExit(main())

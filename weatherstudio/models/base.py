@@ -1,0 +1,110 @@
+"""The contract every network in WeatherStudio follows.
+
+A model takes a batch of RGB images in [0, 1] (``N×3×H×W``) and returns a :class:`ModelOutput`: the
+restored image and, only when asked for, a dictionary of named intermediate maps. Each map is described
+by a :class:`MapSpec` so that a viewer can display any model's maps without knowing the model.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+
+class MapKind(str, enum.Enum):
+    """What an intermediate map is, which decides how a viewer shows it."""
+
+    MASK = "mask"  # probability / translucency in [0, 1], one channel
+    IMAGE = "image"  # an RGB image in [0, 1]
+    RESIDUAL = "residual"  # a signed RGB (or 1-channel) difference, centred on 0
+    PYRAMID = "pyramid"  # one level of an image pyramid (RGB, may be signed), at a reduced scale
+    GATE = "gate"  # a recurrent gate activation, per channel, averaged to one channel
+    MAGNITUDE = "magnitude"  # a non-negative quantity (e.g. offset length in pixels)
+
+
+@dataclass(frozen=True)
+class MapSpec:
+    """Describes one intermediate map.
+
+    ``value_range`` is the range the values are expected to take (used for display levels);
+    ``scale`` is the map's resolution relative to the input (1 for full size, 1/2**k for pyramid level k);
+    ``group`` lets a viewer show related maps (e.g. the levels of one pyramid) as a strip.
+    """
+
+    name: str
+    kind: MapKind
+    value_range: tuple[float, float]
+    channels: int
+    description: str
+    units: str = ""
+    scale: float = 1.0
+    group: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind.value,
+            "value_range": list(self.value_range),
+            "channels": self.channels,
+            "description": self.description,
+            "units": self.units,
+            "scale": self.scale,
+            "group": self.group,
+        }
+
+
+@dataclass
+class ModelOutput:
+    """The restored image (``N×3×H×W`` in [0, 1]) and the maps, keyed by :attr:`MapSpec.name`."""
+
+    image: torch.Tensor
+    maps: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class RestorationModel(nn.Module):
+    """Base class of every WeatherStudio network.
+
+    Subclasses set :attr:`arch` (the registry name), implement :meth:`forward` and :meth:`map_specs`,
+    and describe the geometry the engine needs for tiling:
+
+    * :attr:`receptive_field` — pixels of context one output pixel depends on (full width);
+    * :attr:`size_multiple` — the input height and width must be a multiple of this (the engine pads);
+    * :attr:`temporal` and :attr:`warmup_frames` — for video models that carry state across frames.
+    """
+
+    arch: ClassVar[str] = ""
+    task: ClassVar[str] = "rain"  # "rain" or "snow"
+    temporal: ClassVar[bool] = False
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__()
+        self.config = dict(config)
+
+    @property
+    def receptive_field(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def size_multiple(self) -> int:
+        return 1
+
+    @property
+    def warmup_frames(self) -> int:
+        """How many previous frames a stateful model needs to reach its steady state."""
+        return 0
+
+    def map_specs(self) -> list[MapSpec]:
+        raise NotImplementedError
+
+    def reset_state(self) -> None:
+        """Forget any state carried across frames (video models override this)."""
+
+    def forward(self, x: torch.Tensor, return_maps: bool = False) -> ModelOutput:  # noqa: D102
+        raise NotImplementedError
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())

@@ -1,0 +1,163 @@
+"""Weight files: ``.safetensors`` with JSON metadata, and foreign ``.pth``/``.pt`` state dicts.
+
+Weights are data, never code. A ``.pth`` is read only through ``torch.load(weights_only=True)``, which
+refuses pickled objects that would run code; anything that is not a plain state dict is refused with a
+message, and a state dict that does not fit the architecture gets a message naming the mismatch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from weatherstudio.models.base import RestorationModel
+from weatherstudio.models.registry import UnknownModelError, build_model
+
+METADATA_KEY = "weatherstudio"
+FORMAT_VERSION = 1
+SAFETENSORS_SUFFIXES = {".safetensors"}
+TORCH_SUFFIXES = {".pth", ".pt", ".ckpt", ".bin"}
+
+
+class WeightsError(ValueError):
+    """A weight file that cannot be used; the message says why, in one line."""
+
+
+def save_weights(model: RestorationModel, path: str | os.PathLike[str], metadata: dict[str, Any] | None = None) -> Path:
+    """Write ``model``'s weights and metadata (arch, config, plus ``metadata``) atomically."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    meta = {"format_version": FORMAT_VERSION, "arch": model.arch, "config": model.config}
+    meta.update(metadata or {})
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        save_file(tensors, str(tmp), metadata={METADATA_KEY: json.dumps(meta, sort_keys=True)})
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The JSON metadata of a ``.safetensors`` weight file ({} for a foreign file without it)."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if path.suffix.lower() not in SAFETENSORS_SUFFIXES:
+        return {}
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = (f.metadata() or {}).get(METADATA_KEY)
+    except FileNotFoundError:
+        raise WeightsError(f"{path}: no such weight file") from None
+    except Exception as exc:  # safetensors raises its own error types for a corrupt header
+        raise WeightsError(f"{path}: not a readable .safetensors file ({exc})") from None
+    if not raw:
+        return {}
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        raise WeightsError(f"{path}: its '{METADATA_KEY}' metadata is not valid JSON") from None
+
+
+def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    suffix = path.suffix.lower()
+    if not path.is_file():
+        raise WeightsError(f"{path}: no such weight file")
+    if suffix in SAFETENSORS_SUFFIXES:
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path), device="cpu")
+        except Exception as exc:
+            raise WeightsError(f"{path}: not a readable .safetensors file ({exc})") from None
+    if suffix in TORCH_SUFFIXES:
+        try:
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            first = str(exc).strip().splitlines()[-1] if str(exc).strip() else ""
+            raise WeightsError(
+                f"{path}: refused — it holds pickled objects, not only tensors, and loading it could run code"
+                + (f" ({first})" if first else "")
+            ) from None
+        except Exception as exc:
+            raise WeightsError(f"{path}: not a readable PyTorch weight file ({type(exc).__name__}: {exc})") from None
+        return _state_dict_from(obj, path)
+    raise WeightsError(
+        f"{path}: unsupported weight file type {suffix or '(none)'}; use .safetensors, .pth or .pt"
+    )
+
+
+def _state_dict_from(obj: Any, path: Path) -> dict[str, torch.Tensor]:
+    """Find the state dict in what ``torch.load`` returned (plain, or under a usual key)."""
+    if isinstance(obj, dict):
+        for key in ("params_ema", "params", "state_dict", "model", "net", "generator"):
+            if key in obj and isinstance(obj[key], dict):
+                obj = obj[key]
+                break
+    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise WeightsError(f"{path}: does not hold a state dict (a mapping of names to tensors)")
+    return {k.removeprefix("module."): v for k, v in obj.items()}
+
+
+def apply_state_dict(model: RestorationModel, tensors: dict[str, torch.Tensor], source: str) -> None:
+    """Load ``tensors`` into ``model``, or raise :class:`WeightsError` naming every kind of mismatch."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(tensors))
+    unexpected = sorted(set(tensors) - set(own))
+    shapes = [
+        f"{k} {tuple(tensors[k].shape)} vs {tuple(own[k].shape)}"
+        for k in sorted(set(own) & set(tensors))
+        if tuple(own[k].shape) != tuple(tensors[k].shape)
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing {len(missing)} ({', '.join(missing[:3])}{', …' if len(missing) > 3 else ''})")
+    if unexpected:
+        problems.append(
+            f"unexpected {len(unexpected)} ({', '.join(unexpected[:3])}{', …' if len(unexpected) > 3 else ''})"
+        )
+    if shapes:
+        problems.append(f"wrong shape {len(shapes)} ({'; '.join(shapes[:3])}{'; …' if len(shapes) > 3 else ''})")
+    if problems:
+        raise WeightsError(
+            f"{source} does not fit {model.arch} ({model.num_parameters():,} parameters): " + ", ".join(problems)
+        )
+    with torch.no_grad():
+        for k, v in own.items():
+            v.copy_(tensors[k].to(v.dtype))
+
+
+def load_weights(
+    path: str | os.PathLike[str], arch: str | None = None, config: str | dict[str, Any] | None = None
+) -> tuple[RestorationModel, dict[str, Any]]:
+    """Build the model a weight file describes (or ``arch``/``config`` for a foreign file) and load it.
+
+    Returns the model in eval mode and the file's metadata.
+    """
+    path = Path(path)
+    tensors = _read_tensors(path)
+    meta = read_metadata(path)
+    file_arch = meta.get("arch")
+    if file_arch and arch and file_arch != arch:
+        raise WeightsError(f"{path}: holds weights for {file_arch!r}, not for {arch!r}")
+    arch = file_arch or arch
+    if not arch:
+        raise WeightsError(f"{path}: the file does not say which model it is for; choose the model")
+    cfg = meta.get("config") if config is None else config
+    try:
+        model = build_model(arch, cfg)
+    except UnknownModelError as exc:
+        raise WeightsError(f"{path}: {exc}") from None
+    apply_state_dict(model, tensors, str(path))
+    model.eval()
+    return model, meta
