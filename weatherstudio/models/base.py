@@ -103,6 +103,16 @@ class RestorationModel(nn.Module):
     def reset_state(self) -> None:
         """Forget any state carried across frames (video models override this)."""
 
+    def get_state(self) -> Any:
+        """The state carried to the next frame (``None`` for single-image models).
+
+        The engine swaps states with :meth:`set_state` to keep one per tile when it tiles a video frame.
+        """
+        return None
+
+    def set_state(self, state: Any) -> None:
+        """Restore a state returned by :meth:`get_state`."""
+
     def forward(self, x: torch.Tensor, return_maps: bool = False) -> ModelOutput:  # noqa: D102
         raise NotImplementedError
 
