@@ -93,6 +93,19 @@ class RestorationModel(nn.Module):
         return 1
 
     @property
+    def effective_context(self) -> int:
+        """Context (pixels, full width) that measurably changes an output pixel; the engine's default tile
+        overlap derives from it. Defaults to the theoretical receptive field."""
+        return self.receptive_field
+
+    #: Interior tiles get a size congruent to the image's modulo this, so that size-dependent sampling
+    #: (TensorFlow 'SAME' stride-2 padding) follows the same grid as on the whole image.
+    size_congruence: ClassVar[int] = 1
+
+    #: Tile side the engine uses by default on a CPU (bounded by memory: activations × tile²).
+    default_tile: ClassVar[int] = 512
+
+    @property
     def warmup_frames(self) -> int:
         """How many previous frames a stateful model needs to reach its steady state."""
         return 0

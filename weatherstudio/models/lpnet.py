@@ -55,6 +55,8 @@ class LPNet(RestorationModel):
 
     arch = "lpnet"
     task = "rain"
+    default_tile = 2048
+    size_congruence = 16  # 2**(levels − 1): the four stride-2 'SAME' steps depend on the size's parity
 
     def __init__(self, config: dict) -> None:
         super().__init__(config)
@@ -75,7 +77,7 @@ class LPNet(RestorationModel):
     @property
     def effective_context(self) -> int:
         """Context that matters in practice: beyond the two finest levels, contributions are smooth."""
-        return 64
+        return 128
 
     def map_specs(self) -> list[MapSpec]:
         specs = []

@@ -1,0 +1,1 @@
+"""The engine (no Qt): restore images and videos, train, benchmark."""

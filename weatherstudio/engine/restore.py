@@ -1,0 +1,223 @@
+"""Restore an image of any size with any model: whole when it fits, else overlapping blended tiles.
+
+Only the tile being processed lives on the device. On CUDA the network runs in fp16 (autocast) with an
+automatic fp32 retry when a tile's output holds NaN/Inf, and an out-of-memory error retries the image with
+tiles half as large. Progress and cancellation go through callbacks checked between tiles, so the same
+function drives a tqdm bar, a Qt progress bar and a test that cancels.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from weatherstudio.core.errors import WeatherStudioError
+from weatherstudio.core.tiling import Tile, overlaps, plan_tiles, tile_weight
+from weatherstudio.engine.device import describe_device, resolve_device
+from weatherstudio.models.base import MapSpec, RestorationModel
+
+ProgressFn = Callable[[int, int], None]
+CancelFn = Callable[[], bool]
+TileFn = Callable[[Tile, np.ndarray], None]
+
+#: Tiles never shrink below this on out-of-memory retries.
+MIN_TILE = 64
+#: Tile origins are aligned to this so that maps at 1/2**k of the size stitch exactly.
+ALIGN = 32
+
+
+class RestoreCancelled(WeatherStudioError):
+    """The caller's ``should_cancel`` returned True between two tiles."""
+
+
+@dataclass
+class RestoreOptions:
+    device: str | torch.device = "auto"
+    tile: int | None = None  # None: the model's default; 0: whole image
+    overlap: int | None = None  # None: from the model's receptive field
+    fp16: bool | None = None  # None: on for CUDA, off for CPU
+    return_maps: bool = False
+
+
+@dataclass
+class RestoreResult:
+    image: np.ndarray  # H×W×3 float32 in [0, 1]
+    maps: dict[str, np.ndarray] = field(default_factory=dict)  # name → h×w×c float32
+    specs: dict[str, MapSpec] = field(default_factory=dict)
+    seconds: float = 0.0
+    device: str = ""
+    tile: int = 0
+    overlap: int = 0
+    tiles: int = 1
+    fp16: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def default_overlap(model: RestorationModel) -> int:
+    """Half the model's effective context on each side of a seam, rounded up to 8, within [16, 256]."""
+    context = int(model.effective_context)
+    return int(min(256, max(16, math.ceil(context / 2 / 8) * 8)))
+
+
+def _pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int, int]:
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph == 0 and pw == 0:
+        return x, h, w
+    mode = "reflect" if ph < h and pw < w else "replicate"
+    return F.pad(x, (0, pw, 0, ph), mode=mode), h, w
+
+
+def _to_hwc(t: torch.Tensor) -> np.ndarray:
+    return np.ascontiguousarray(t.detach().float().cpu().numpy()[0].transpose(1, 2, 0))
+
+
+def _run_tile(
+    model: RestorationModel, x: torch.Tensor, device: torch.device, fp16: bool, return_maps: bool
+) -> tuple[np.ndarray, dict[str, np.ndarray], bool]:
+    """Run one tile (1×3×h×w on the CPU); returns HWC arrays and whether fp16 held."""
+    h, w = x.shape[-2:]
+    xin, _, _ = _pad_to_multiple(x, model.size_multiple)
+    xin = xin.to(device, non_blocking=True)
+    for half in ([True, False] if fp16 else [False]):
+        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.float16, enabled=half):
+            out = model(xin, return_maps=return_maps)
+        if half and not torch.isfinite(out.image).all():
+            continue  # fp16 overflowed: the same tile again in fp32
+        image = _to_hwc(out.image[..., :h, :w].clamp(0, 1))
+        maps = {}
+        for name, m in out.maps.items():
+            mh = math.ceil(h * m.shape[-2] / xin.shape[-2]) if m.shape[-2] != xin.shape[-2] else h
+            mw = math.ceil(w * m.shape[-1] / xin.shape[-1]) if m.shape[-1] != xin.shape[-1] else w
+            maps[name] = _to_hwc(m[..., :mh, :mw])
+        return image, maps, half
+    raise AssertionError("unreachable")
+
+
+def restore(
+    image: np.ndarray,
+    model: RestorationModel,
+    options: RestoreOptions | None = None,
+    *,
+    progress: ProgressFn | None = None,
+    should_cancel: CancelFn | None = None,
+    on_tile: TileFn | None = None,
+    tile_states: dict[int, Any] | None = None,
+) -> RestoreResult:
+    """Restore ``image`` (H×W×3 float32 RGB in [0, 1]) with ``model``.
+
+    ``on_tile(tile, output)`` receives each finished tile's output (before blending) so a viewer can fill in
+    the picture; ``tile_states`` keeps a video model's state per tile across calls (see :mod:`.video`).
+    """
+    options = options or RestoreOptions()
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an H×W×3 RGB image, got shape {image.shape}")
+    device = resolve_device(options.device)
+    fp16 = device.type == "cuda" if options.fp16 is None else bool(options.fp16 and device.type == "cuda")
+    height, width = image.shape[:2]
+    tile = model.default_tile if options.tile is None else int(options.tile)
+    if device.type == "cuda" and options.tile is None:
+        tile = max(tile, 1024)
+    if tile <= 0 or (height <= tile and width <= tile):
+        tile = max(height, width)
+    overlap = default_overlap(model) if options.overlap is None else max(0, int(options.overlap))
+    overlap = min(overlap, max(0, tile // 2))
+    model.eval().to(device)
+    notes: list[str] = []
+    started = time.perf_counter()
+    while True:
+        try:
+            result = _restore_tiled(
+                image, model, device, tile, overlap, fp16, options.return_maps, progress, should_cancel, on_tile,
+                tile_states, notes,
+            )
+            break
+        except torch.OutOfMemoryError:
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            if tile <= MIN_TILE:
+                raise
+            smaller = max(MIN_TILE, tile // 2)
+            notes.append(f"out of memory with {tile}px tiles; retried with {smaller}px")
+            tile, overlap = smaller, min(overlap, smaller // 2)
+    result.seconds = time.perf_counter() - started
+    result.device = describe_device(device)
+    result.notes = notes
+    return result
+
+
+def _restore_tiled(
+    image: np.ndarray,
+    model: RestorationModel,
+    device: torch.device,
+    tile: int,
+    overlap: int,
+    fp16: bool,
+    return_maps: bool,
+    progress: ProgressFn | None,
+    should_cancel: CancelFn | None,
+    on_tile: TileFn | None,
+    tile_states: dict[int, Any] | None,
+    notes: list[str],
+) -> RestoreResult:
+    height, width = image.shape[:2]
+    tiles = plan_tiles(height, width, tile, overlap, ALIGN, model.size_congruence)
+    spans = overlaps(tiles)
+    specs = {s.name: s for s in model.map_specs()} if return_maps else {}
+    single = len(tiles) == 1
+    out = np.zeros((height, width, 3), np.float32) if not single else None
+    wsum = np.zeros((height, width, 1), np.float32) if not single else None
+    map_acc: dict[str, np.ndarray] = {}
+    map_wsum: dict[str, np.ndarray] = {}
+    maps_single: dict[str, np.ndarray] = {}
+    image_single = None
+    total = len(tiles)
+    if progress:
+        progress(0, total)
+    for index, t in enumerate(tiles):
+        if should_cancel and should_cancel():
+            raise RestoreCancelled("restore cancelled")
+        crop = np.ascontiguousarray(image[t.y : t.y + t.h, t.x : t.x + t.w].transpose(2, 0, 1))
+        x = torch.from_numpy(crop)[None]
+        if tile_states is not None:
+            model.set_state(tile_states.get(index))
+        tile_out, tile_maps, held = _run_tile(model, x, device, fp16, return_maps)
+        if tile_states is not None:
+            tile_states[index] = model.get_state()
+        if fp16 and not held:
+            fp16 = False
+            notes.append("fp16 gave NaN/Inf; switched to fp32")
+        if single:
+            image_single, maps_single = tile_out, tile_maps
+        else:
+            before, after = spans[t]
+            wgt = tile_weight(t, before, after)[..., None]
+            out[t.y : t.y + t.h, t.x : t.x + t.w] += tile_out * wgt
+            wsum[t.y : t.y + t.h, t.x : t.x + t.w] += wgt
+            for name, m in tile_maps.items():
+                scale = specs[name].scale if name in specs else m.shape[0] / t.h
+                full_h, full_w = math.ceil(height * scale), math.ceil(width * scale)
+                if name not in map_acc:
+                    map_acc[name] = np.zeros((full_h, full_w, m.shape[2]), np.float32)
+                    map_wsum[name] = np.zeros((full_h, full_w, 1), np.float32)
+                y0, x0 = round(t.y * scale), round(t.x * scale)
+                mh, mw = min(m.shape[0], full_h - y0), min(m.shape[1], full_w - x0)
+                mw_ = tile_weight(t, before, after, scale)[:mh, :mw, None]
+                map_acc[name][y0 : y0 + mh, x0 : x0 + mw] += m[:mh, :mw] * mw_
+                map_wsum[name][y0 : y0 + mh, x0 : x0 + mw] += mw_
+        if on_tile:
+            on_tile(t, tile_out)
+        if progress:
+            progress(index + 1, total)
+    if single:
+        return RestoreResult(image_single, maps_single, specs, tile=tile, overlap=0, tiles=1, fp16=fp16)
+    np.divide(out, np.maximum(wsum, 1e-8), out=out)
+    maps = {k: v / np.maximum(map_wsum[k], 1e-8) for k, v in map_acc.items()}
+    return RestoreResult(np.clip(out, 0, 1), maps, specs, tile=tile, overlap=overlap, tiles=total, fp16=fp16)
