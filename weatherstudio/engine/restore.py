@@ -85,7 +85,7 @@ def _run_tile(
     """Run one tile (1×3×h×w on the CPU); returns HWC arrays and whether fp16 held."""
     h, w = x.shape[-2:]
     xin, _, _ = _pad_to_multiple(x, model.size_multiple)
-    xin = xin.to(device, non_blocking=True)
+    xin = xin.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
     for half in ([True, False] if fp16 else [False]):
         with torch.inference_mode(), torch.autocast(device.type, dtype=torch.float16, enabled=half):
             out = model(xin, return_maps=return_maps)
@@ -129,7 +129,8 @@ def restore(
         tile = max(height, width)
     overlap = default_overlap(model) if options.overlap is None else max(0, int(options.overlap))
     overlap = min(overlap, max(0, tile // 2))
-    model.eval().to(device)
+    # channels-last lets oneDNN / cuDNN pick their fast convolution kernels (≈2× on CPU for LPNet).
+    model.eval().to(device, memory_format=torch.channels_last)
     notes: list[str] = []
     started = time.perf_counter()
     while True:
@@ -221,3 +222,29 @@ def _restore_tiled(
     np.divide(out, np.maximum(wsum, 1e-8), out=out)
     maps = {k: v / np.maximum(map_wsum[k], 1e-8) for k, v in map_acc.items()}
     return RestoreResult(np.clip(out, 0, 1), maps, specs, tile=tile, overlap=overlap, tiles=total, fp16=fp16)
+
+
+def preview_scale(height: int, width: int, max_pixels: int) -> float:
+    """The factor (≤ 1) that brings ``height × width`` down to at most ``max_pixels``."""
+    return min(1.0, math.sqrt(max_pixels / max(1, height * width)))
+
+
+def restore_preview(
+    image: np.ndarray, model: RestorationModel, options: RestoreOptions | None = None, max_pixels: int = 1_000_000
+) -> RestoreResult:
+    """Restore a downscaled copy (area-averaged to at most ``max_pixels``), then bring it back to full size.
+
+    For an instant first look at a large photo while the full-resolution restore runs; maps stay at the
+    preview's size.
+    """
+    import cv2
+
+    height, width = image.shape[:2]
+    scale = preview_scale(height, width, max_pixels)
+    if scale >= 1.0:
+        return restore(image, model, options)
+    small = cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
+    result = restore(small, model, options)
+    result.image = cv2.resize(result.image, (width, height), interpolation=cv2.INTER_LINEAR)
+    result.notes.append(f"preview at {small.shape[1]}×{small.shape[0]}")
+    return result

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from weatherstudio.core.errors import WeatherStudioError
 from weatherstudio.models.base import RestorationModel
 
 
@@ -21,7 +22,7 @@ class ModelEntry:
 _REGISTRY: dict[str, ModelEntry] = {}
 
 
-class UnknownModelError(KeyError):
+class UnknownModelError(WeatherStudioError, KeyError):
     """Raised for a model or config name the registry does not know."""
 
     def __str__(self) -> str:  # KeyError quotes its message; keep it readable

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from weatherstudio.core.errors import WeatherStudioError
 from weatherstudio.models.base import RestorationModel
 from weatherstudio.models.registry import UnknownModelError, build_model
 
@@ -24,7 +25,7 @@ SAFETENSORS_SUFFIXES = {".safetensors"}
 TORCH_SUFFIXES = {".pth", ".pt", ".ckpt", ".bin"}
 
 
-class WeightsError(ValueError):
+class WeightsError(WeatherStudioError, ValueError):
     """A weight file that cannot be used; the message says why, in one line."""
 
 

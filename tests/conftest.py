@@ -1,0 +1,29 @@
+"""Shared test fixtures: paths to ../shared, and a skip marker for tests that need it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+DATA = SHARED / "data"
+FIXTURES = SHARED / "fixtures"
+
+# Two cores in CI: keep torch from oversubscribing when pytest runs alongside other work.
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+needs_shared = pytest.mark.skipif(
+    not (SHARED / "fixtures" / "lpnet_reference").is_dir(),
+    reason="needs ../shared (research data and the LPNet reference fixture), which is not beside this checkout",
+)
+
+
+@pytest.fixture
+def rng() -> "np.random.Generator":  # noqa: F821
+    import numpy as np
+
+    return np.random.default_rng(1234)

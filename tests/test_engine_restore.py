@@ -1,0 +1,115 @@
+"""The restore engine: tiles agree with the whole image, any size works, progress and cancel work."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from weatherstudio.core.tiling import overlaps, plan_tiles, tile_weight
+from weatherstudio.engine.device import DeviceError, resolve_device
+from weatherstudio.engine.restore import RestoreCancelled, RestoreOptions, default_overlap, restore, restore_preview
+from weatherstudio.models.registry import build_model
+
+
+def _lpnet() -> torch.nn.Module:
+    torch.manual_seed(0)
+    model = build_model("lpnet", "paper")
+    # Random weights big enough that the network really changes the picture (not a near-identity).
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(3.0)
+    return model.eval()
+
+
+def _photo_like(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    base = 0.5 + 0.3 * np.sin(xx / 17.0)[..., None] * np.cos(yy / 23.0)[..., None] * np.array([1, 0.7, 0.4], np.float32)
+    return np.clip(base + 0.1 * rng.random((h, w, 3), dtype=np.float32), 0, 1).astype(np.float32)
+
+
+@pytest.mark.parametrize(("height", "width"), [(300, 457), (257, 256)])
+def test_tiled_equals_whole_image(height: int, width: int, rng) -> None:
+    model = _lpnet()
+    img = _photo_like(height, width, rng)
+    whole = restore(img, model, RestoreOptions(device="cpu", tile=0, return_maps=True))
+    tiled = restore(img, model, RestoreOptions(device="cpu", tile=160, return_maps=True))
+    assert tiled.tiles > 1 and whole.tiles == 1
+    assert np.abs(whole.image - img).mean() > 2 / 255  # the network does change the image
+    diff = np.abs(tiled.image - whole.image)
+    assert diff.mean() < 0.5 / 255
+    for name, m in whole.maps.items():
+        assert tiled.maps[name].shape == m.shape
+        if whole.specs[name].scale < 0.25:
+            continue  # a 160-px tile is 10 px wide at 1/16: too little context to expect agreement there
+        # relative to the map's own magnitude (random weights ×3 give coarse levels values of ~2)
+        assert np.abs(tiled.maps[name] - m).mean() < 5e-3 * (np.abs(m).mean() + 1e-3)
+
+
+def test_default_overlap_follows_the_receptive_field() -> None:
+    model = build_model("lpnet")
+    assert default_overlap(model) == 64  # half of its 128-pixel effective context
+
+
+def test_tile_weights_sum_to_one_everywhere() -> None:
+    tiles = plan_tiles(300, 457, 128, 64, align=32, congruence=16)
+    spans = overlaps(tiles)
+    total = np.zeros((300, 457), np.float32)
+    for t in tiles:
+        total[t.y : t.y + t.h, t.x : t.x + t.w] += tile_weight(t, *spans[t])
+    assert np.allclose(total, 1.0, atol=1e-5)
+    for t in tiles:
+        if t.bottom:
+            assert (300 - t.h) % 16 == 0 or (t.h - 300) % 16 == 0  # congruent sizes for LPNet's SAME grid
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 3), (37, 53), (5, 700)])
+def test_any_size_restores_to_the_same_size(shape: tuple[int, int], rng) -> None:
+    img = rng.random((*shape, 3), dtype=np.float32)
+    out = restore(img, _lpnet(), RestoreOptions(device="cpu", tile=256))
+    assert out.image.shape == img.shape
+    assert np.isfinite(out.image).all() and out.image.min() >= 0 and out.image.max() <= 1
+
+
+def test_progress_reports_every_tile_and_cancel_stops_between_tiles(rng) -> None:
+    img = rng.random((200, 300, 3), dtype=np.float32)
+    seen: list[tuple[int, int]] = []
+    restore(img, _lpnet(), RestoreOptions(device="cpu", tile=96), progress=lambda d, t: seen.append((d, t)))
+    total = seen[-1][1]
+    assert total > 1 and seen[0] == (0, total) and seen[-1] == (total, total)
+    calls = []
+
+    def cancel_after_two() -> bool:
+        calls.append(1)
+        return len(calls) > 2
+
+    with pytest.raises(RestoreCancelled):
+        restore(img, _lpnet(), RestoreOptions(device="cpu", tile=96), should_cancel=cancel_after_two)
+    assert len(calls) == 3
+
+
+def test_on_tile_delivers_each_tile_output(rng) -> None:
+    img = rng.random((150, 150, 3), dtype=np.float32)
+    got = []
+    res = restore(img, _lpnet(), RestoreOptions(device="cpu", tile=96), on_tile=lambda t, out: got.append((t, out)))
+    assert len(got) == res.tiles
+    assert all(out.shape == (t.h, t.w, 3) for t, out in got)
+
+
+def test_preview_is_full_size_and_close_to_the_full_restore(rng) -> None:
+    img = _photo_like(400, 600, rng)
+    model = _lpnet()
+    prev = restore_preview(img, model, RestoreOptions(device="cpu"), max_pixels=60_000)
+    assert prev.image.shape == img.shape
+    full = restore(img, model, RestoreOptions(device="cpu"))
+    assert np.abs(prev.image - full.image).mean() < 0.05
+
+
+def test_devices() -> None:
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(DeviceError):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceError, match="no CUDA"):
+            resolve_device("cuda")

@@ -1,0 +1,266 @@
+"""The ``weatherstudio`` command line (never imports Qt; the ``gui`` subcommand loads it lazily)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from weatherstudio import __version__
+from weatherstudio.core.errors import WeatherStudioError
+
+EXIT_ERROR = 2
+
+
+def _progress_bar(total: int, desc: str, unit: str):
+    from tqdm import tqdm
+
+    stream = sys.stderr if sys.stderr is not None else open(os.devnull, "w")  # noqa: SIM115
+    return tqdm(total=total, desc=desc, unit=unit, file=stream, leave=False, dynamic_ncols=True)
+
+
+def _restore_options(args: argparse.Namespace, return_maps: bool = False):
+    from weatherstudio.engine.restore import RestoreOptions
+
+    return RestoreOptions(
+        device=args.device, tile=args.tile, overlap=args.overlap, fp16=getattr(args, "fp16", None),
+        return_maps=return_maps,
+    )
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from weatherstudio.core.image_io import list_images
+    from weatherstudio.engine.loader import load_model
+    from weatherstudio.engine.pipeline import output_path_for, restore_file
+
+    sources = list_images([Path(p) for p in args.inputs])
+    if not sources:
+        raise WeatherStudioError("no images found in " + ", ".join(args.inputs))
+    out = Path(args.output)
+    single_file = len(sources) == 1 and Path(args.inputs[0]).is_file() and out.suffix != ""
+    if not single_file:
+        out.mkdir(parents=True, exist_ok=True)
+    model, meta = load_model(args.model, args.weights, args.config, allow_untrained=args.untrained)
+    if meta.get("untrained"):
+        print(f"warning: {args.model} runs with untrained (random) weights", file=sys.stderr)
+    temporal = getattr(model, "temporal", False)
+    if temporal:
+        model.reset_state()
+    failures = 0
+    files = _progress_bar(len(sources), "images", "img") if len(sources) > 1 else None
+    for src in sources:
+        dest = out if single_file else output_path_for(src, out, args.suffix)
+        maps_dir = Path(args.maps) if args.maps else None
+        bar = _progress_bar(0, src.name, "tile")
+
+        def progress(done: int, total: int, bar=bar) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        try:
+            res = restore_file(
+                src, dest, model, _restore_options(args), maps_dir=maps_dir, overwrite=args.overwrite,
+                protected=tuple(sources), progress=progress, quality=args.quality,
+            )
+        except WeatherStudioError as exc:
+            bar.close()
+            failures += 1
+            print(f"error: {exc}", file=sys.stderr)
+            continue
+        bar.close()
+        r = res.result
+        print(f"{src} -> {dest}  ({r.image.shape[1]}×{r.image.shape[0]}, {r.seconds:.2f} s, {r.tiles} tile(s), {r.device})")
+        for note in r.notes:
+            print(f"  note: {note}")
+        if res.map_files:
+            print(f"  maps: {len(res.result.maps)} written to {maps_dir}")
+        if files:
+            files.update(1)
+    if files:
+        files.close()
+    return EXIT_ERROR if failures else 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from weatherstudio.models.registry import build_model, entries
+    from weatherstudio.weights import shipped_weights
+
+    table = []
+    for name, entry in sorted(entries().items()):
+        configs = {}
+        for cname in entry.configs:
+            model = build_model(name, cname)
+            configs[cname] = {"parameters": model.num_parameters(), "config": entry.configs[cname]}
+        weights = [
+            {"path": str(w.path), "config": w.config_name, "scores": w.metadata.get("scores", {})}
+            for w in shipped_weights(name)
+        ]
+        table.append({"name": name, "task": entry.cls.task, "temporal": entry.cls.temporal,
+                      "summary": entry.summary, "configs": configs, "weights": weights})
+    if args.json:
+        print(json.dumps(table, indent=2))
+        return 0
+    for row in table:
+        print(f"{row['name']}  [{row['task']}{', video' if row['temporal'] else ''}]  {row['summary']}")
+        for cname, c in row["configs"].items():
+            print(f"    config {cname:<6} {c['parameters']:>12,} parameters")
+        for w in row["weights"] or [{"path": "(no trained weights shipped)", "config": "", "scores": {}}]:
+            scores = ", ".join(f"{k} {v}" for k, v in w["scores"].items()) if isinstance(w["scores"], dict) else ""
+            print(f"    weights {w['path']}" + (f"  [{scores}]" if scores else ""))
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from weatherstudio.engine.bench import bench
+    from weatherstudio.engine.loader import load_model
+
+    model, meta = load_model(args.model, args.weights, args.config, allow_untrained=args.untrained)
+    bar = None if args.json else None
+    report = bench(model, Path(args.rainy), Path(args.clean), _restore_options(args), on_image=None)
+    if bar:
+        bar.close()
+    if args.json:
+        d = report.as_dict(with_images=args.per_image)
+        d.update({"model": args.model, "weights": meta.get("path", "untrained" if meta.get("untrained") else "")})
+        print(json.dumps(d, indent=2))
+        return 0
+    print(f"model {args.model}  weights {meta.get('path', 'untrained')}  pairs {report.n}")
+    print(f"  Y channel (papers' protocol): PSNR {report.psnr_y:.2f} dB  SSIM {report.ssim_y:.4f}"
+          f"   (input: {report.input_psnr_y:.2f} dB / {report.input_ssim_y:.4f})")
+    print(f"  RGB:                          PSNR {report.psnr_rgb:.2f} dB  SSIM {report.ssim_rgb:.4f}")
+    print(f"  {report.sec_per_image:.3f} s per image")
+    return 0
+
+
+def cmd_import_weights(args: argparse.Namespace) -> int:
+    if args.source_format != "lpnet-tf-npz":
+        raise WeatherStudioError(f"unknown source format {args.source_format!r}")
+    from weatherstudio.models.lpnet_import import import_lpnet_tf_npz
+
+    out = Path(args.output)
+    if out.exists() and not args.overwrite:
+        raise WeatherStudioError(f"{out} exists; pass --overwrite to replace it")
+    model = import_lpnet_tf_npz(args.file, out)
+    print(f"{args.file} -> {out}  (lpnet, {model.num_parameters():,} parameters)")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from weatherstudio.engine.training import Trainer, load_config
+
+    cfg = load_config(args.config)
+    run_dir = Path(args.run_dir or Path("runs") / cfg["_name"])
+    trainer = Trainer(cfg, run_dir, Path(args.data) if args.data else None, args.device, args.steps)
+    if trainer.step and trainer.dist.main:
+        print(f"resuming {run_dir} at step {trainer.step}")
+    summary = trainer.train(max_steps=args.max_steps)
+    if trainer.dist.main:
+        print(f"step {summary['step']}: " + ", ".join(f"{k} {v:.4g}" for k, v in summary["losses"].items()))
+        if summary["step"] >= trainer.total_steps or args.export:
+            out = Path(args.export or run_dir / f"{cfg['model']['arch']}_{cfg['model'].get('config', 'lite')}.safetensors")
+            scores = _final_scores(trainer, cfg)
+            trainer.export(out, scores)
+            print(f"weights -> {out}")
+            for k, v in scores.items():
+                print(f"  {k}: {v}")
+    return 0
+
+
+def _final_scores(trainer, cfg: dict) -> dict:
+    """Score the trained model on the config's evaluation sets (never trained on) for the file's metadata."""
+    from weatherstudio.engine.bench import bench
+    from weatherstudio.engine.restore import RestoreOptions
+
+    scores: dict = dict(trainer.validate())
+    trainer.model.eval()
+    for name, spec in cfg.get("eval", {}).items():
+        report = bench(trainer.model, trainer.data_root / spec["rainy"], trainer.data_root / spec["clean"],
+                       RestoreOptions(device=trainer.device))
+        scores[name] = {"psnr_y": round(report.psnr_y, 3), "ssim_y": round(report.ssim_y, 4),
+                        "input_psnr_y": round(report.input_psnr_y, 3), "n": report.n}
+    return scores
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    from weatherstudio.app import main as gui_main
+
+    return gui_main(args.rest)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="weatherstudio", description="Remove snow and rain from photos and videos.")
+    p.add_argument("--version", action="version", version=f"weatherstudio {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    def model_args(sp: argparse.ArgumentParser, default_model: str = "lpnet") -> None:
+        sp.add_argument("--model", default=default_model, help="registered model name (see 'weatherstudio models')")
+        sp.add_argument("--weights", help="weight file (.safetensors, .pth, .pt); default: the shipped weights")
+        sp.add_argument("--config", help="model config for a foreign weight file (e.g. lite, paper)")
+        sp.add_argument("--untrained", action="store_true", help="allow running with random weights (testing)")
+        sp.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+        sp.add_argument("--tile", type=int, help="tile size in pixels (0: whole image; default: the model's)")
+        sp.add_argument("--overlap", type=int, help="tile overlap in pixels (default: from the receptive field)")
+        sp.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=None, help="half precision on CUDA")
+
+    r = sub.add_parser("remove", help="restore images (files or folders)")
+    r.add_argument("inputs", nargs="+", metavar="INPUT")
+    r.add_argument("-o", "--output", required=True, help="output folder (or file, for one input file)")
+    model_args(r)
+    r.add_argument("--maps", metavar="DIR", help="also write every intermediate map (16-bit PNG + .npy)")
+    r.add_argument("--suffix", help="output file extension (default: the input's)")
+    r.add_argument("--quality", type=int, help="JPEG quality (default: the source's or 95)")
+    r.add_argument("--overwrite", action="store_true", help="replace existing outputs (never the inputs)")
+    r.set_defaults(func=cmd_remove)
+
+    m = sub.add_parser("models", help="list the registered models, their configs and weights")
+    m.add_argument("--json", action="store_true")
+    m.set_defaults(func=cmd_models)
+
+    b = sub.add_parser("bench", help="PSNR/SSIM (Y channel, papers' protocol) on paired folders")
+    model_args(b)
+    b.add_argument("--rainy", required=True, help="folder of degraded images")
+    b.add_argument("--clean", required=True, help="folder of clean images with the same names")
+    b.add_argument("--json", action="store_true")
+    b.add_argument("--per-image", action="store_true", help="with --json: include every image's scores")
+    b.set_defaults(func=cmd_bench)
+
+    i = sub.add_parser("import-weights", help="convert foreign weights to .safetensors")
+    i.add_argument("--from", dest="source_format", required=True, choices=["lpnet-tf-npz"])
+    i.add_argument("file")
+    i.add_argument("-o", "--output", required=True)
+    i.add_argument("--overwrite", action="store_true")
+    i.set_defaults(func=cmd_import_weights)
+
+    t = sub.add_parser("train", help="train a network from a TOML config (resumes an interrupted run)")
+    t.add_argument("config", help="config name (see weatherstudio/engine/configs) or path")
+    t.add_argument("--run-dir", help="folder for checkpoints and logs (default runs/<config>)")
+    t.add_argument("--data", help="data root (default ../shared/data beside the repository)")
+    t.add_argument("--device", default="auto")
+    t.add_argument("--steps", type=int, help="override the config's total steps")
+    t.add_argument("--max-steps", type=int, help="stop after this many more steps (resume later)")
+    t.add_argument("--export", help="write the weights here now (default: at the end, into the run folder)")
+    t.set_defaults(func=cmd_train)
+
+    g = sub.add_parser("gui", help="open the studio window", add_help=False)
+    g.add_argument("rest", nargs=argparse.REMAINDER)
+    g.set_defaults(func=cmd_gui)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    if args.command is None:
+        args = parser.parse_args(["gui"])
+    try:
+        return int(args.func(args) or 0)
+    except WeatherStudioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
