@@ -1,0 +1,198 @@
+"""DesnowNet (Liu et al., TIP 2018): shapes, map ranges, eq. 5, receptive field, gradients and the eq. 7–8 loss."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from weatherstudio.models import MapKind, build_model
+from weatherstudio.models.desnownet import DesnowNet, recover_translucency
+from weatherstudio.models.losses import DesnowNetLoss, maxpool_pyramid_loss
+
+CONFIGS = ("lite", "paper")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One intra-op thread: these small convs gain little from more, and lose a lot on a shared machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _synthetic_snow(n: int, h: int, w: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """x = a·z + y·(1 − z) (paper eq. 1) with a smooth clean image y, white-ish snow a and a sparse mask z."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.nn.functional.interpolate(torch.rand(n, 3, h // 4 + 1, w // 4 + 1, generator=g), size=(h, w))
+    z = (torch.rand(n, 1, h, w, generator=g) > 0.9).float() * torch.rand(n, 1, h, w, generator=g)
+    a = 0.9 + 0.1 * torch.rand(n, 3, h, w, generator=g)
+    return a * z + y * (1 - z), y, z
+
+
+def _check_maps(model: DesnowNet, x: torch.Tensor) -> None:
+    with torch.no_grad():
+        out = model(x, return_maps=True)
+        plain = model(x)
+    n, _, h, w = x.shape
+    assert out.image.shape == x.shape
+    assert float(out.image.min()) >= 0.0 and float(out.image.max()) <= 1.0
+    assert plain.maps == {}
+    torch.testing.assert_close(plain.image, out.image)
+    specs = model.map_specs()
+    assert {s.name for s in specs} == set(out.maps) == {"z_hat", "aberration", "y_prime", "residual", "y_hat"}
+    for spec in specs:
+        t = out.maps[spec.name]
+        assert t.shape == (n, spec.channels, h, w), spec.name
+        assert torch.isfinite(t).all(), spec.name
+        lo, hi = spec.value_range
+        assert float(t.min()) >= lo and float(t.max()) <= hi, (spec.name, float(t.min()), float(t.max()))
+    kinds = {s.name: s.kind for s in specs}
+    assert kinds["z_hat"] is MapKind.MASK and kinds["residual"] is MapKind.RESIDUAL
+
+
+def test_registry_and_configs() -> None:
+    for cfg in CONFIGS:
+        model = build_model("desnownet", cfg)
+        assert isinstance(model, DesnowNet)
+        assert model.arch == "desnownet" and model.task == "snow" and model.size_multiple == 1
+    paper = build_model("desnownet", "paper")
+    lite = build_model("desnownet", "lite")
+    # Paper: Inception-V4 with widths halved ends at 768 channels; 5 dilated convs of 192 → 960.
+    assert paper.descriptor_t[0].out_channels == 768
+    assert paper.descriptor_t.out_channels == 960
+    assert paper.descriptor_r[0][0][0][0].in_channels == 7  # RG reads (y′, ẑ, a)
+    assert 30_000_000 < paper.num_parameters() < 40_000_000
+    assert 200_000 < lite.num_parameters() < 600_000
+    with pytest.raises(ValueError):
+        build_model("desnownet", {"preset": "lite", "blocks": [1, 1]})
+
+
+def test_forward_lite_odd_size_batch2() -> None:
+    torch.manual_seed(0)
+    model = build_model("desnownet", "lite").eval()
+    _check_maps(model, torch.rand(2, 3, 37, 53))
+    model.train()  # BatchNorm batch statistics: still valid ranges
+    _check_maps(model, torch.rand(2, 3, 37, 53))
+
+
+def test_forward_paper_tiny() -> None:
+    torch.manual_seed(0)
+    model = build_model("desnownet", "paper").eval()
+    _check_maps(model, torch.rand(2, 3, 19, 23))
+
+
+def test_forward_train_consistency() -> None:
+    torch.manual_seed(1)
+    model = build_model("desnownet", "lite").eval()
+    x = torch.rand(1, 3, 24, 31)
+    with torch.no_grad():
+        out = model.forward_train(x)
+        image = model(x).image
+    torch.testing.assert_close(out["z_hat"], out["z_raw"].clamp(0, 1))
+    torch.testing.assert_close(out["y_hat"], out["y_prime"] + out["residual"])
+    torch.testing.assert_close(out["y_prime"], recover_translucency(x, out["z_hat"], out["aberration"]))
+    torch.testing.assert_close(image, out["y_hat"].clamp(0, 1))
+
+
+def test_eq5_inverts_snow_model() -> None:
+    g = torch.Generator().manual_seed(3)
+    y = torch.rand(2, 3, 16, 16, generator=g)
+    a = torch.rand(2, 3, 16, 16, generator=g)
+    z = 0.95 * torch.rand(2, 1, 16, 16, generator=g)
+    x = a * z + y * (1 - z)  # eq. 1
+    torch.testing.assert_close(recover_translucency(x, z, a), y, atol=2e-5, rtol=0)
+    # Fully opaque snow hides y: eq. 5 returns x there, and nothing is inf/NaN, values or gradients.
+    z_full = z.clone()
+    z_full[..., :4, :] = 1.0
+    a_req = a.clone().requires_grad_(True)
+    z_req = z_full.clone().requires_grad_(True)
+    x_full = a * z_full + y * (1 - z_full)
+    rec = recover_translucency(x_full, z_req, a_req)
+    torch.testing.assert_close(rec[..., :4, :], x_full[..., :4, :].clamp(0, 1))
+    torch.testing.assert_close(rec[..., 4:, :], y[..., 4:, :], atol=2e-5, rtol=0)
+    rec.sum().backward()
+    assert torch.isfinite(a_req.grad).all() and torch.isfinite(z_req.grad).all()
+    assert float(a_req.grad[..., :4, :].abs().sum()) == 0.0
+
+
+def test_receptive_field_matches_gradient_support() -> None:
+    """One output pixel's gradient w.r.t. the input spans exactly ``receptive_field`` pixels (eval mode)."""
+    torch.manual_seed(0)
+    model = build_model("desnownet", "lite").eval()
+    rf = model.receptive_field
+    assert rf == 177  # lite: (1 + 2·(trunk 50 + pyramid 32 + head 6)) from the layer walk
+    assert build_model("desnownet", "paper").receptive_field == 361
+    size = rf + 12
+    x = torch.rand(1, 3, size, size, requires_grad=True)
+    c = size // 2
+    y = model.forward_train(x)["y_hat"]
+    y[0, :, c, c].sum().backward()
+    support = x.grad.abs().sum(dim=(0, 1)) > 0
+    rows = torch.nonzero(support.any(dim=1)).flatten()
+    cols = torch.nonzero(support.any(dim=0)).flatten()
+    extent = (int(rows.max() - rows.min()) + 1, int(cols.max() - cols.min()) + 1)
+    assert max(extent) == rf and min(extent) <= rf
+    assert int(rows.min()) == c - rf // 2 or int(cols.min()) == c - rf // 2
+
+
+def test_gradients_reach_every_parameter() -> None:
+    torch.manual_seed(0)
+    model = build_model("desnownet", "lite").train()
+    x, y, z = _synthetic_snow(2, 32, 40)
+    loss = DesnowNetLoss()(model.forward_train(x), y, z)
+    loss.backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None, name
+        assert torch.isfinite(p.grad).all(), name
+        assert float(p.grad.abs().sum()) > 0.0, name
+
+
+def test_loss_decreases_on_fixed_batch() -> None:
+    torch.manual_seed(0)
+    model = build_model("desnownet", "lite").train()
+    criterion = DesnowNetLoss()
+    assert criterion.WEIGHT_DECAY == 5e-4 and criterion.weight_decay == 5e-4
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=criterion.weight_decay)
+    x, y, z = _synthetic_snow(2, 32, 32, seed=5)
+    losses = []
+    for _ in range(8):
+        opt.zero_grad()
+        loss = criterion(model.forward_train(x), y, z)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert all(torch.isfinite(torch.tensor(losses)))
+    assert losses[-1] < 0.7 * losses[0], losses
+
+
+def test_maxpool_pyramid_loss_values() -> None:
+    target = torch.zeros(1, 1, 16, 16)
+    pred = torch.zeros(1, 1, 16, 16)
+    target[0, 0, 0, 0] = 1.0
+    pred[0, 0, 1, 1] = 1.0  # the same flake, one pixel off: inside every 2^i window for i ≥ 1
+    assert float(maxpool_pyramid_loss(target, target)) == 0.0
+    assert float(maxpool_pyramid_loss(target, pred, tau=4, reduction="sum")) == pytest.approx(2.0)
+    assert float(maxpool_pyramid_loss(target, pred, tau=0, reduction="mean")) == pytest.approx(2.0 / 256)
+    # A flake missing entirely is penalised at every level: 1 + 1 + 1 + 1 + 1 (τ = 4, sum).
+    assert float(maxpool_pyramid_loss(target, torch.zeros_like(target), tau=4)) == pytest.approx(5.0)
+    # Sum reduction averages over the batch; levels larger than the map are skipped.
+    two = torch.cat([target, target]), torch.cat([pred, pred])
+    assert float(maxpool_pyramid_loss(*two)) == pytest.approx(2.0)
+    small = torch.zeros(1, 1, 5, 7)
+    assert float(maxpool_pyramid_loss(small, small + 1, tau=4)) == pytest.approx(35 + 12 + 4)
+    with pytest.raises(ValueError):
+        maxpool_pyramid_loss(target, pred, reduction="median")
+
+
+def test_loss_terms_and_weights() -> None:
+    y = torch.rand(1, 3, 8, 8)
+    z = torch.rand(1, 1, 8, 8)
+    outputs = {"y_hat": y + 0.1, "y_prime": y.clone(), "z_hat": z.clamp(0, 1), "z_raw": z + 0.2}
+    crit = DesnowNetLoss(lambda_z=3.0, tau=0)
+    terms = crit.terms(outputs, y, z)
+    assert float(terms["y_prime"]) == pytest.approx(0.0, abs=1e-9)
+    assert float(terms["y_hat"]) == pytest.approx(0.01 * 3 * 64, rel=1e-4)
+    assert float(terms["z_hat"]) == pytest.approx(0.04 * 64, rel=1e-4)  # compares the unclamped z_raw
+    assert float(terms["total"]) == pytest.approx(0.01 * 3 * 64 + 3 * 0.04 * 64, rel=1e-4)
+    assert "weight decay 0.0005" in crit.description

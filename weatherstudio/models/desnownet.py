@@ -1,0 +1,323 @@
+"""DesnowNet: Context-Aware Deep Network for Snow Removal (Liu, Jaw, Huang, Hwang; IEEE TIP 2018).
+
+A snowy image is modelled as ``x = a ⊙ z + y ⊙ (1 − z)`` (paper eq. 1): the clean image ``y`` seen through a
+snow mask ``z`` whose particles have the colour ``a`` (the chromatic aberration map). The network has two
+stages, each a *descriptor* followed by a *recovery* head:
+
+* **Translucency recovery (TR).** Descriptor = an Inception-V4 trunk run at full resolution (every stride 1)
+  followed by the dilation pyramid (eq. 3, γ = 4: five 3×3 convs with dilations 1, 2, 4, 8, 16, concatenated).
+  Two pyramid-maxout heads (eq. 4, β = 4: 1×1, 3×3, 5×5, 7×7 convs, element-wise max, then PReLU) give the
+  snow mask ẑ (1 channel, clamped to [0, 1]) and the aberration a (3 channels). Eq. 5 inverts eq. 1:
+  ``y′ = (x − a·ẑ)/(1 − ẑ)`` where ẑ < 1, else ``x``.
+* **Residual generation (RG).** A second, separate descriptor reads ``f_c = concat(y′, ẑ, a)`` (7 channels);
+  a pyramid of the same four convs, *summed* (eq. 6) and squashed by tanh, gives the residual r, and
+  ``ŷ = y′ + r`` (eq. 2).
+
+The "paper" config is the factor-2 network of the seed's re-implementation: Inception-V4 with every width
+halved (stem 3→16→16→32, Mixed 3a/4a/5a, 4× Inception-A, Reduction-A, 7× Inception-B, Reduction-B,
+3× Inception-C → 768 channels), conv + BatchNorm(eps 1e-3) + ReLU units, Xavier-normal init; its dilation
+pyramid maps the 768 channels to 5 × 192 = 960 (the seed's "384/f each, 1920/f total"). The "lite" config
+is the same code with narrower widths and fewer blocks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from weatherstudio.models.base import MapKind, MapSpec, ModelOutput, RestorationModel
+from weatherstudio.models.blocks import Branches, ConvBNReLU, receptive_growth
+from weatherstudio.models.registry import register
+
+
+def recover_translucency(x: torch.Tensor, z_hat: torch.Tensor, a: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Paper eq. 5: ``y′ = (x − a·ẑ)/(1 − ẑ)`` where ẑ < 1, ``x`` where ẑ = 1; clamped to [0, 1].
+
+    The denominator is floored at ``eps`` so that neither branch of the selection can produce inf/NaN
+    (``torch.where`` back-propagates through both branches); ``ẑ`` is expected in [0, 1].
+    """
+    denom = (1.0 - z_hat).clamp_min(eps)
+    y = torch.where(z_hat < 1.0, (x - a * z_hat) / denom, x)
+    return y.clamp(0.0, 1.0)
+
+
+class InceptionV4Trunk(nn.Sequential):
+    """Inception-V4's feature extractor (Szegedy et al., AAAI 2017) with every stride set to 1.
+
+    Widths are the original ones times ``width`` (floored at ``min_channels``); ``blocks`` gives how many
+    Inception-A, -B and -C blocks follow Mixed-5a, Reduction-A and Reduction-B. Reductions keep their
+    branches but with stride-1, 'same'-padded convs and 3×3 stride-1 max-pools, so the output has the
+    input's size. :attr:`out_channels` is the width of the last block.
+    """
+
+    def __init__(
+        self, in_channels: int, width: float, blocks: tuple[int, int, int], min_channels: int = 4, bn_eps: float = 1e-3
+    ) -> None:
+        def w(c: int) -> int:
+            return max(min_channels, int(round(c * width)))
+
+        def conv(cin: int, cout: int, k: int | tuple[int, int]) -> ConvBNReLU:
+            return ConvBNReLU(cin, cout, k, bn_eps=bn_eps)
+
+        def seq(cin: int, spec: list[tuple[int, int | tuple[int, int]]]) -> nn.Sequential:
+            layers = []
+            for cout, k in spec:
+                layers.append(conv(cin, cout, k))
+                cin = cout
+            return nn.Sequential(*layers)
+
+        def maxpool() -> nn.MaxPool2d:
+            return nn.MaxPool2d(3, stride=1, padding=1)
+
+        def avgpool_1x1(cin: int, cout: int) -> nn.Sequential:
+            return nn.Sequential(nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False), conv(cin, cout, 1))
+
+        layers: list[nn.Module] = []
+        # Stem: three 3×3 convs (32, 32, 64 in the original).
+        layers.append(seq(in_channels, [(w(32), 3), (w(32), 3), (w(64), 3)]))
+        c = w(64)
+        # Mixed-3a: max-pool ‖ 3×3 conv to 96.
+        layers.append(Branches([maxpool(), conv(c, w(96), 3)]))
+        c = c + w(96)
+        # Mixed-4a: 1×1→3×3 ‖ 1×1→1×7→7×1→3×3.
+        layers.append(
+            Branches(
+                [
+                    seq(c, [(w(64), 1), (w(96), 3)]),
+                    seq(c, [(w(64), 1), (w(64), (1, 7)), (w(64), (7, 1)), (w(96), 3)]),
+                ]
+            )
+        )
+        c = 2 * w(96)
+        # Mixed-5a: 3×3 conv to 192 ‖ max-pool.
+        layers.append(Branches([conv(c, w(192), 3), maxpool()]))
+        c = w(192) + c
+        for _ in range(blocks[0]):  # Inception-A
+            layers.append(
+                Branches(
+                    [
+                        conv(c, w(96), 1),
+                        seq(c, [(w(64), 1), (w(96), 3)]),
+                        seq(c, [(w(64), 1), (w(96), 3), (w(96), 3)]),
+                        avgpool_1x1(c, w(96)),
+                    ]
+                )
+            )
+            c = 4 * w(96)
+        # Reduction-A: 3×3 to 384 ‖ 1×1→3×3→3×3 (192, 224, 256) ‖ max-pool.
+        layers.append(Branches([conv(c, w(384), 3), seq(c, [(w(192), 1), (w(224), 3), (w(256), 3)]), maxpool()]))
+        c = w(384) + w(256) + c
+        for _ in range(blocks[1]):  # Inception-B
+            layers.append(
+                Branches(
+                    [
+                        conv(c, w(384), 1),
+                        seq(c, [(w(192), 1), (w(224), (1, 7)), (w(256), (7, 1))]),
+                        seq(c, [(w(192), 1), (w(192), (7, 1)), (w(224), (1, 7)), (w(224), (7, 1)), (w(256), (1, 7))]),
+                        avgpool_1x1(c, w(128)),
+                    ]
+                )
+            )
+            c = w(384) + 2 * w(256) + w(128)
+        # Reduction-B: 1×1→3×3 (192) ‖ 1×1→1×7→7×1→3×3 (256, 256, 320, 320) ‖ max-pool.
+        layers.append(
+            Branches(
+                [
+                    seq(c, [(w(192), 1), (w(192), 3)]),
+                    seq(c, [(w(256), 1), (w(256), (1, 7)), (w(320), (7, 1)), (w(320), 3)]),
+                    maxpool(),
+                ]
+            )
+        )
+        c = w(192) + w(320) + c
+        for _ in range(blocks[2]):  # Inception-C
+            layers.append(
+                Branches(
+                    [
+                        conv(c, w(256), 1),
+                        nn.Sequential(
+                            conv(c, w(384), 1), Branches([conv(w(384), w(256), (1, 3)), conv(w(384), w(256), (3, 1))])
+                        ),
+                        nn.Sequential(
+                            seq(c, [(w(384), 1), (w(448), (3, 1)), (w(512), (1, 3))]),
+                            Branches([conv(w(512), w(256), (1, 3)), conv(w(512), w(256), (3, 1))]),
+                        ),
+                        avgpool_1x1(c, w(256)),
+                    ]
+                )
+            )
+            c = 6 * w(256)
+        super().__init__(*layers)
+        self.out_channels = c
+
+
+class Descriptor(nn.Sequential):
+    """Descriptor extraction (paper Sec. III-A, eq. 3): the full-resolution trunk then the dilation pyramid,
+    ``γ+1`` parallel 3×3 convs with dilations ``2^0 … 2^γ`` whose outputs are concatenated."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        width: float,
+        blocks: tuple[int, int, int],
+        dilations: list[int],
+        dp_channels: int,
+        min_channels: int,
+        bn_eps: float,
+    ) -> None:
+        trunk = InceptionV4Trunk(in_channels, width, blocks, min_channels, bn_eps)
+        pyramid = Branches(nn.Conv2d(trunk.out_channels, dp_channels, 3, padding=d, dilation=d) for d in dilations)
+        super().__init__(trunk, pyramid)
+        self.out_channels = dp_channels * len(dilations)
+
+
+def pyramid_convs(cin: int, cout: int, kernels: list[int], mode: str) -> Branches:
+    """The parallel 1×1, 3×3, … convs of the recovery heads, merged by ``max`` (eq. 4) or ``sum`` (eq. 6)."""
+    return Branches((nn.Conv2d(cin, cout, k, padding=k // 2) for k in kernels), mode=mode)
+
+
+@register(
+    configs={
+        "paper": {
+            "width": 0.5,
+            "blocks": [4, 7, 3],
+            "dilations": [1, 2, 4, 8, 16],
+            "dp_channels": 192,
+            "head_kernels": [1, 3, 5, 7],
+            "min_channels": 4,
+            "bn_eps": 1e-3,
+            "recovery_eps": 1e-6,
+        },
+        "lite": {
+            "width": 0.0625,
+            "blocks": [1, 1, 1],
+            "dilations": [1, 2, 4, 8, 16],
+            "dp_channels": 12,
+            "head_kernels": [1, 3, 5, 7],
+            "min_channels": 4,
+            "bn_eps": 1e-3,
+            "recovery_eps": 1e-6,
+        },
+    },
+    summary="DesnowNet (Liu et al., TIP 2018): translucency recovery + residual generation, with snow mask ẑ",
+)
+class DesnowNet(RestorationModel):
+    """DesnowNet; see the module docstring. Config fields:
+
+    ``width`` (multiplier on Inception-V4's widths), ``blocks`` (Inception-A/B/C counts), ``dilations``
+    (the dilation pyramid), ``dp_channels`` (output channels of each dilated conv), ``head_kernels``
+    (kernel sizes of the pyramid maxout / pyramid sum), ``min_channels`` (width floor), ``bn_eps``,
+    ``recovery_eps`` (floor of 1 − ẑ in eq. 5).
+    """
+
+    arch = "desnownet"
+    task = "snow"
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__(config)
+        width = float(config["width"])
+        blocks = tuple(int(b) for b in config["blocks"])
+        if len(blocks) != 3:
+            raise ValueError("blocks must give three counts: Inception-A, -B, -C")
+        dilations = [int(d) for d in config["dilations"]]
+        dp = int(config["dp_channels"])
+        kernels = [int(k) for k in config["head_kernels"]]
+        if any(k % 2 == 0 for k in kernels):
+            raise ValueError("head_kernels must be odd")
+        min_ch = int(config.get("min_channels", 4))
+        bn_eps = float(config.get("bn_eps", 1e-3))
+        self.recovery_eps = float(config.get("recovery_eps", 1e-6))
+        # Every layer runs at full resolution: the paper config holds several 768–960-channel maps
+        # (≈ 250 MB each in fp32 for a 256² tile), the lite one about a tenth of that.
+        self.default_tile = int(config.get("default_tile", 256 if dp * len(dilations) > 256 else 512))
+
+        # Translucency recovery: descriptor D_t, snow-mask extractor and aberration extractor (pyramid maxout).
+        self.descriptor_t = Descriptor(3, width, blocks, dilations, dp, min_ch, bn_eps)
+        ft = self.descriptor_t.out_channels
+        self.snow_extractor = nn.Sequential(pyramid_convs(ft, 1, kernels, "max"), nn.PReLU(1))
+        self.aberration_extractor = nn.Sequential(pyramid_convs(ft, 3, kernels, "max"), nn.PReLU(3))
+        # Residual generation: a separate descriptor D_r on f_c = (y′, ẑ, a), then the pyramid sum + tanh.
+        self.descriptor_r = Descriptor(7, width, blocks, dilations, dp, min_ch, bn_eps)
+        self.residual_head = nn.Sequential(pyramid_convs(self.descriptor_r.out_channels, 3, kernels, "sum"), nn.Tanh())
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        """Xavier-normal convolution weights, zero biases (as the seed's port initialises them)."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.xavier_normal_(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+
+    @property
+    def receptive_field(self) -> int:
+        """TR's context, then RG's on top of it (eq. 5 is point-wise): 1 + growth(TR) + growth(RG).
+
+        Computed by walking the layers. BatchNorm uses its running statistics in eval mode, so at inference
+        every output pixel depends on exactly this window.
+        """
+        tr = [receptive_growth(self.descriptor_t), receptive_growth(self.snow_extractor)]
+        rg = [receptive_growth(self.descriptor_r), receptive_growth(self.residual_head)]
+        tr_growth = (tr[0][0] + tr[1][0], tr[0][1] + tr[1][1])
+        rg_growth = (rg[0][0] + rg[1][0], rg[0][1] + rg[1][1])
+        return 1 + max(tr_growth[0] + rg_growth[0], tr_growth[1] + rg_growth[1])
+
+    @property
+    def size_multiple(self) -> int:
+        return 1
+
+    def map_specs(self) -> list[MapSpec]:
+        return [
+            MapSpec("z_hat", MapKind.MASK, (0.0, 1.0), 1, "snow mask ẑ: how opaque the snow is at each pixel (eq. 1)"),
+            MapSpec(
+                "aberration",
+                MapKind.IMAGE,
+                (0.0, 1.0),
+                3,
+                "chromatic aberration a: the colour of the snow (eq. 1); meaningful only where ẑ > 0, "
+                "shown clamped to [0, 1], the range of a colour that mixes with y into an image in [0, 1]",
+            ),
+            MapSpec("y_prime", MapKind.IMAGE, (0.0, 1.0), 3, "y′: image with translucent snow removed (eq. 5)"),
+            MapSpec("residual", MapKind.RESIDUAL, (-1.0, 1.0), 3, "residual r added by residual generation (eq. 6)"),
+            MapSpec("y_hat", MapKind.IMAGE, (0.0, 1.0), 3, "ŷ = y′ + r, the restored image (eq. 2)"),
+        ]
+
+    def forward_train(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """All intermediate tensors, unclamped where the loss needs gradients.
+
+        Keys: ``z_raw`` (the snow extractor's output before the [0, 1] clamp — the loss compares this one so
+        pixels outside [0, 1] still get a gradient), ``z_hat`` (clamped, used by eq. 5), ``aberration`` (a,
+        unclamped), ``y_prime`` (eq. 5, clamped to [0, 1] as the network feeds it to RG), ``residual`` (r) and
+        ``y_hat`` (y′ + r, not clamped).
+        """
+        f_t = self.descriptor_t(x)
+        z_raw = self.snow_extractor(f_t)
+        z_hat = z_raw.clamp(0.0, 1.0)
+        a = self.aberration_extractor(f_t)
+        y_prime = recover_translucency(x, z_hat, a, self.recovery_eps)
+        f_c = torch.cat((y_prime, z_hat, a), dim=1)
+        r = self.residual_head(self.descriptor_r(f_c))
+        return {
+            "z_raw": z_raw,
+            "z_hat": z_hat,
+            "aberration": a,
+            "y_prime": y_prime,
+            "residual": r,
+            "y_hat": y_prime + r,
+        }
+
+    def forward(self, x: torch.Tensor, return_maps: bool = False) -> ModelOutput:
+        out = self.forward_train(x)
+        image = out["y_hat"].clamp(0.0, 1.0)
+        if not return_maps:
+            return ModelOutput(image)
+        maps = {
+            "z_hat": out["z_hat"],
+            "aberration": out["aberration"].clamp(0.0, 1.0),
+            "y_prime": out["y_prime"],
+            "residual": out["residual"],
+            "y_hat": image,
+        }
+        return ModelOutput(image, maps)
