@@ -23,7 +23,7 @@ needs_shared = pytest.mark.skipif(
 
 
 @pytest.fixture
-def rng() -> "np.random.Generator":  # noqa: F821
+def rng() -> np.random.Generator:  # noqa: F821
     import numpy as np
 
     return np.random.default_rng(1234)

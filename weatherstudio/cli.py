@@ -26,7 +26,10 @@ def _restore_options(args: argparse.Namespace, return_maps: bool = False):
     from weatherstudio.engine.restore import RestoreOptions
 
     return RestoreOptions(
-        device=args.device, tile=args.tile, overlap=args.overlap, fp16=getattr(args, "fp16", None),
+        device=args.device,
+        tile=args.tile,
+        overlap=args.overlap,
+        fp16=getattr(args, "fp16", None),
         return_maps=return_maps,
     )
 
@@ -63,8 +66,15 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
         try:
             res = restore_file(
-                src, dest, model, _restore_options(args), maps_dir=maps_dir, overwrite=args.overwrite,
-                protected=tuple(sources), progress=progress, quality=args.quality,
+                src,
+                dest,
+                model,
+                _restore_options(args),
+                maps_dir=maps_dir,
+                overwrite=args.overwrite,
+                protected=tuple(sources),
+                progress=progress,
+                quality=args.quality,
             )
         except WeatherStudioError as exc:
             bar.close()
@@ -73,7 +83,9 @@ def cmd_remove(args: argparse.Namespace) -> int:
             continue
         bar.close()
         r = res.result
-        print(f"{src} -> {dest}  ({r.image.shape[1]}×{r.image.shape[0]}, {r.seconds:.2f} s, {r.tiles} tile(s), {r.device})")
+        print(
+            f"{src} -> {dest}  ({r.image.shape[1]}×{r.image.shape[0]}, {r.seconds:.2f} s, {r.tiles} tile(s), {r.device})"
+        )
         for note in r.notes:
             print(f"  note: {note}")
         if res.map_files:
@@ -99,8 +111,16 @@ def cmd_models(args: argparse.Namespace) -> int:
             {"path": str(w.path), "config": w.config_name, "scores": w.metadata.get("scores", {})}
             for w in shipped_weights(name)
         ]
-        table.append({"name": name, "task": entry.cls.task, "temporal": entry.cls.temporal,
-                      "summary": entry.summary, "configs": configs, "weights": weights})
+        table.append(
+            {
+                "name": name,
+                "task": entry.cls.task,
+                "temporal": entry.cls.temporal,
+                "summary": entry.summary,
+                "configs": configs,
+                "weights": weights,
+            }
+        )
     if args.json:
         print(json.dumps(table, indent=2))
         return 0
@@ -129,8 +149,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(json.dumps(d, indent=2))
         return 0
     print(f"model {args.model}  weights {meta.get('path', 'untrained')}  pairs {report.n}")
-    print(f"  Y channel (papers' protocol): PSNR {report.psnr_y:.2f} dB  SSIM {report.ssim_y:.4f}"
-          f"   (input: {report.input_psnr_y:.2f} dB / {report.input_ssim_y:.4f})")
+    print(
+        f"  Y channel (papers' protocol): PSNR {report.psnr_y:.2f} dB  SSIM {report.ssim_y:.4f}"
+        f"   (input: {report.input_psnr_y:.2f} dB / {report.input_ssim_y:.4f})"
+    )
     print(f"  RGB:                          PSNR {report.psnr_rgb:.2f} dB  SSIM {report.ssim_rgb:.4f}")
     print(f"  {report.sec_per_image:.3f} s per image")
     return 0
@@ -161,7 +183,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if trainer.dist.main:
         print(f"step {summary['step']}: " + ", ".join(f"{k} {v:.4g}" for k, v in summary["losses"].items()))
         if summary["step"] >= trainer.total_steps or args.export:
-            out = Path(args.export or run_dir / f"{cfg['model']['arch']}_{cfg['model'].get('config', 'lite')}.safetensors")
+            out = Path(
+                args.export or run_dir / f"{cfg['model']['arch']}_{cfg['model'].get('config', 'lite')}.safetensors"
+            )
             scores = _final_scores(trainer, cfg)
             trainer.export(out, scores)
             print(f"weights -> {out}")
@@ -178,10 +202,18 @@ def _final_scores(trainer, cfg: dict) -> dict:
     scores: dict = dict(trainer.validate())
     trainer.model.eval()
     for name, spec in cfg.get("eval", {}).items():
-        report = bench(trainer.model, trainer.data_root / spec["rainy"], trainer.data_root / spec["clean"],
-                       RestoreOptions(device=trainer.device))
-        scores[name] = {"psnr_y": round(report.psnr_y, 3), "ssim_y": round(report.ssim_y, 4),
-                        "input_psnr_y": round(report.input_psnr_y, 3), "n": report.n}
+        report = bench(
+            trainer.model,
+            trainer.data_root / spec["rainy"],
+            trainer.data_root / spec["clean"],
+            RestoreOptions(device=trainer.device),
+        )
+        scores[name] = {
+            "psnr_y": round(report.psnr_y, 3),
+            "ssim_y": round(report.ssim_y, 4),
+            "input_psnr_y": round(report.input_psnr_y, 3),
+            "n": report.n,
+        }
     return scores
 
 

@@ -14,7 +14,9 @@ import torch.nn.functional as F
 _TAPS = (0.0625, 0.25, 0.375, 0.25, 0.0625)
 
 
-def gaussian_kernel(channels: int, device: torch.device | None = None, dtype: torch.dtype | None = None) -> torch.Tensor:
+def gaussian_kernel(
+    channels: int, device: torch.device | None = None, dtype: torch.dtype | None = None
+) -> torch.Tensor:
     """The 5×5 binomial kernel as a depthwise weight of shape ``channels×1×5×5``."""
     taps = torch.tensor(_TAPS, dtype=torch.float64)
     k = torch.outer(taps, taps)

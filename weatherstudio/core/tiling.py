@@ -52,9 +52,7 @@ def _extent(start: int, tile: int, size: int, last: bool, congruence: int) -> in
     return min(n, size - start)
 
 
-def plan_tiles(
-    height: int, width: int, tile: int, overlap: int, align: int = 1, congruence: int = 1
-) -> list[Tile]:
+def plan_tiles(height: int, width: int, tile: int, overlap: int, align: int = 1, congruence: int = 1) -> list[Tile]:
     """Cover ``height × width`` with tiles of about ``tile`` pixels overlapping by at least ``overlap``."""
     if tile <= overlap:
         raise ValueError(f"tile ({tile}) must be larger than the overlap ({overlap})")
@@ -88,7 +86,9 @@ def _ramp(n: int, rise_start: int, rise_end: int) -> np.ndarray:
     return r
 
 
-def tile_weight(t: Tile, overlap_before: tuple[int, int], overlap_after: tuple[int, int], scale: float = 1.0) -> np.ndarray:
+def tile_weight(
+    t: Tile, overlap_before: tuple[int, int], overlap_after: tuple[int, int], scale: float = 1.0
+) -> np.ndarray:
     """The blending weight of tile ``t`` (``h × w`` at ``scale``), ramps as wide as the actual overlaps."""
     h, w = math.ceil(t.h * scale), math.ceil(t.w * scale)
     oy0, ox0 = (round(v * scale) for v in overlap_before)

@@ -61,8 +61,13 @@ def iter_scores(
         seconds = time.perf_counter() - start
         scores = score_pair(out, clean)
         base = score_pair(rainy, clean)
-        yield {"name": rainy_path.name, "seconds": seconds, **scores, "input_psnr_y": base["psnr_y"],
-               "input_ssim_y": base["ssim_y"]}
+        yield {
+            "name": rainy_path.name,
+            "seconds": seconds,
+            **scores,
+            "input_psnr_y": base["psnr_y"],
+            "input_ssim_y": base["ssim_y"],
+        }
 
 
 def summarize(records: list[dict]) -> BenchReport:

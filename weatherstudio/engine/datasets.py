@@ -55,8 +55,7 @@ class PairFolder:
         """The pairs of one part: ``train`` leaves out the held-out names (1 in ``holdout``), ``val`` keeps only them."""
         clean = {p.name: p for p in list_images([clean_dir])}
         items = [
-            p for p in list_images([degraded_dir])
-            if p.name in clean and is_holdout(p.name, holdout) == (part == "val")
+            p for p in list_images([degraded_dir]) if p.name in clean and is_holdout(p.name, holdout) == (part == "val")
         ]
         if not items:
             raise WeatherStudioError(f"no pairs in {degraded_dir} / {clean_dir}")

@@ -62,8 +62,13 @@ class PairedRainObjective(Objective):
         data = self.cfg["data"]
         out = []
         for d in data.get("real_pairs", []) if data.get("holdout") else []:
-            folder = PairFolder.load(self.data_root / d / "rainy", self.data_root / d / "clean", int(data["holdout"]), "val")
-            out += [(n, a / np.float32(255), b / np.float32(255)) for n, a, b in zip(folder.names, folder.inputs, folder.targets)]
+            folder = PairFolder.load(
+                self.data_root / d / "rainy", self.data_root / d / "clean", int(data["holdout"]), "val"
+            )
+            out += [
+                (n, a / np.float32(255), b / np.float32(255))
+                for n, a, b in zip(folder.names, folder.inputs, folder.targets)
+            ]
         return out
 
     def batch(self, rng: np.random.Generator, size: int, crop: int) -> dict[str, torch.Tensor]:

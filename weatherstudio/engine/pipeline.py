@@ -91,7 +91,12 @@ def restore_file(
         opts = RestoreOptions(opts.device, opts.tile, opts.overlap, opts.fp16, True)
     result = restore(loaded.rgb, model, opts, progress=progress, should_cancel=should_cancel)
     write_image(
-        output, result.image, alpha=loaded.alpha, like=loaded, quality=quality, overwrite=overwrite,
+        output,
+        result.image,
+        alpha=loaded.alpha,
+        like=loaded,
+        quality=quality,
+        overwrite=overwrite,
         source_paths=(source, *protected),
     )
     map_files = write_maps(result.maps, result.specs, Path(maps_dir), source.stem) if maps_dir is not None else []

@@ -86,7 +86,7 @@ def _run_tile(
     h, w = x.shape[-2:]
     xin, _, _ = _pad_to_multiple(x, model.size_multiple)
     xin = xin.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-    for half in ([True, False] if fp16 else [False]):
+    for half in [True, False] if fp16 else [False]:
         with torch.inference_mode(), torch.autocast(device.type, dtype=torch.float16, enabled=half):
             out = model(xin, return_maps=return_maps)
         if half and not torch.isfinite(out.image).all():
@@ -136,8 +136,18 @@ def restore(
     while True:
         try:
             result = _restore_tiled(
-                image, model, device, tile, overlap, fp16, options.return_maps, progress, should_cancel, on_tile,
-                tile_states, notes,
+                image,
+                model,
+                device,
+                tile,
+                overlap,
+                fp16,
+                options.return_maps,
+                progress,
+                should_cancel,
+                on_tile,
+                tile_states,
+                notes,
             )
             break
         except torch.OutOfMemoryError:
@@ -243,7 +253,9 @@ def restore_preview(
     scale = preview_scale(height, width, max_pixels)
     if scale >= 1.0:
         return restore(image, model, options)
-    small = cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(
+        image, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA
+    )
     result = restore(small, model, options)
     result.image = cv2.resize(result.image, (width, height), interpolation=cv2.INTER_LINEAR)
     result.notes.append(f"preview at {small.shape[1]}×{small.shape[0]}")

@@ -135,7 +135,9 @@ class Trainer:
                 self.step_module, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
         self.optimizer = torch.optim.Adam(
-            self.model.parameters(), lr=float(opt["lr"]), betas=tuple(opt.get("betas", (0.9, 0.999))),
+            self.model.parameters(),
+            lr=float(opt["lr"]),
+            betas=tuple(opt.get("betas", (0.9, 0.999))),
             weight_decay=float(opt.get("weight_decay", 0.0)),
         )
         self.step = 0
@@ -179,20 +181,32 @@ class Trainer:
         end = self.total_steps if max_steps is None else min(self.total_steps, self.step + max_steps)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.run_dir / "losses.csv"
-        bar = tqdm(total=end, initial=self.step, disable=not (progress and self.dist.main and sys.stderr),
-                   dynamic_ncols=True, desc=self.cfg["_name"])
+        bar = tqdm(
+            total=end,
+            initial=self.step,
+            disable=not (progress and self.dist.main and sys.stderr),
+            dynamic_ncols=True,
+            desc=self.cfg["_name"],
+        )
         use_amp = self.device.type == "cuda"
         last: dict[str, float] = {}
         val_scores: dict[str, Any] = {}
         self.model.train()
         while self.step < end:
             t0 = time.perf_counter()
-            lr = lr_at(self.step, float(opt["lr"]), self.total_steps, int(opt.get("warmup", 0)),
-                       float(opt.get("final_lr", 1e-6)))
+            lr = lr_at(
+                self.step,
+                float(opt["lr"]),
+                self.total_steps,
+                int(opt.get("warmup", 0)),
+                float(opt.get("final_lr", 1e-6)),
+            )
             for g in self.optimizer.param_groups:
                 g["lr"] = lr * g.get("lr_scale", 1.0)
             rng = batch_rng(self.seed, self.step, self.dist.rank)
-            batch = {k: v.to(self.device, non_blocking=True) for k, v in self.objective.batch(rng, batch_size, crop).items()}
+            batch = {
+                k: v.to(self.device, non_blocking=True) for k, v in self.objective.batch(rng, batch_size, crop).items()
+            }
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=use_amp):
                 terms = self.step_module(batch)
             self.optimizer.zero_grad(set_to_none=True)
@@ -219,8 +233,10 @@ class Trainer:
                 val_scores = self.validate()
                 with (self.run_dir / "validation.jsonl").open("a") as f:
                     f.write(json.dumps({"step": self.step, **val_scores}) + "\n")
-                bar.write(f"step {self.step}: validation " + ", ".join(f"{k} {v:.4g}" for k, v in val_scores.items()
-                                                                      if isinstance(v, float)))
+                bar.write(
+                    f"step {self.step}: validation "
+                    + ", ".join(f"{k} {v:.4g}" for k, v in val_scores.items() if isinstance(v, float))
+                )
                 self.model.train()
         bar.close()
         return {"step": self.step, "losses": last, "validation": val_scores}

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 
-class MapKind(str, enum.Enum):
+class MapKind(enum.StrEnum):
     """What an intermediate map is, which decides how a viewer shows it."""
 
     MASK = "mask"  # probability / translucency in [0, 1], one channel

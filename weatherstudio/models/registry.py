@@ -75,9 +75,7 @@ def resolve_config(name: str, config: str | dict[str, Any] | None = None) -> dic
         return copy.deepcopy(entry.configs[default_name])
     if isinstance(config, str):
         if config not in entry.configs:
-            raise UnknownModelError(
-                f"model {name!r} has no config {config!r}; configs: {', '.join(entry.configs)}"
-            )
+            raise UnknownModelError(f"model {name!r} has no config {config!r}; configs: {', '.join(entry.configs)}")
         return copy.deepcopy(entry.configs[config])
     base_name = config.get("preset", default_name)
     merged = copy.deepcopy(entry.configs[base_name])

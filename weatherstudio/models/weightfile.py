@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -83,19 +84,57 @@ def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
             raise WeightsError(f"{path}: not a readable .safetensors file ({exc})") from None
     if suffix in TORCH_SUFFIXES:
         try:
-            obj = torch.load(str(path), map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as exc:
-            first = str(exc).strip().splitlines()[-1] if str(exc).strip() else ""
+            with warnings.catch_warnings():  # torch warns about pickle protocols before refusing them
+                warnings.simplefilter("ignore", UserWarning)
+                obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:
+            foreign = pickled_callables(path)
+            if foreign is None:
+                raise WeightsError(
+                    f"{path}: not a readable PyTorch weight file (corrupt or not a checkpoint)"
+                ) from None
             raise WeightsError(
                 f"{path}: refused — it holds pickled objects, not only tensors, and loading it could run code"
-                + (f" ({first})" if first else "")
+                + (f" (it would call {', '.join(sorted(foreign)[:3])})" if foreign else "")
             ) from None
         except Exception as exc:
             raise WeightsError(f"{path}: not a readable PyTorch weight file ({type(exc).__name__}: {exc})") from None
         return _state_dict_from(obj, path)
-    raise WeightsError(
-        f"{path}: unsupported weight file type {suffix or '(none)'}; use .safetensors, .pth or .pt"
-    )
+    raise WeightsError(f"{path}: unsupported weight file type {suffix or '(none)'}; use .safetensors, .pth or .pt")
+
+
+_SAFE_MODULES = ("torch", "collections", "numpy.core.multiarray", "numpy", "_codecs")
+
+
+def pickled_callables(path: Path) -> set[str] | None:
+    """The module-level callables a pickle (plain, or inside torch's zip) would import, outside torch's own.
+
+    Read with :mod:`pickletools` without executing anything; ``None`` when the file is not a pickle at all.
+    """
+    import pickletools
+    import zipfile
+
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                name = next((n for n in z.namelist() if n.endswith("data.pkl")), None)
+                if name is None:
+                    return None
+                data = z.read(name)
+        else:
+            data = path.read_bytes()
+        found: set[str] = set()
+        strings: list[str] = []
+        for op, arg, _ in pickletools.genops(data):
+            if isinstance(arg, str):
+                strings.append(arg)
+            if op.name == "GLOBAL":
+                found.add(str(arg).replace(" ", "."))
+            elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                found.add(f"{strings[-2]}.{strings[-1]}")
+    except Exception:
+        return None
+    return {g for g in found if not g.startswith(_SAFE_MODULES)}
 
 
 def _state_dict_from(obj: Any, path: Path) -> dict[str, torch.Tensor]:
