@@ -49,9 +49,11 @@ def cmd_remove(args: argparse.Namespace) -> int:
     model, meta = load_model(args.model, args.weights, args.config, allow_untrained=args.untrained)
     if meta.get("untrained"):
         print(f"warning: {args.model} runs with untrained (random) weights", file=sys.stderr)
-    temporal = getattr(model, "temporal", False)
-    if temporal:
-        model.reset_state()
+    # A video model (J4R-Net) reads the inputs as consecutive frames, in name order, and keeps its memory.
+    tile_states: dict | None = {} if model.temporal else None
+    model.reset_state()
+    if model.temporal:
+        print(f"{args.model} is a video model: {len(sources)} inputs restored as consecutive frames in name order")
     failures = 0
     files = _progress_bar(len(sources), "images", "img") if len(sources) > 1 else None
     for src in sources:
@@ -75,6 +77,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
                 protected=tuple(sources),
                 progress=progress,
                 quality=args.quality,
+                tile_states=tile_states,
             )
         except WeatherStudioError as exc:
             bar.close()
@@ -171,6 +174,38 @@ def cmd_import_weights(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_synth(args: argparse.Namespace) -> int:
+    from weatherstudio.synth.writer import presets_for, synthesize_folder
+
+    if args.preset not in presets_for(args.kind):
+        raise WeatherStudioError(
+            f"preset {args.preset!r} is not one of {', '.join(presets_for(args.kind))} for {args.kind}"
+        )
+    bar = _progress_bar(0, f"{args.kind} {args.preset}", "img")
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    summary = synthesize_folder(
+        args.kind,
+        args.preset,
+        Path(args.clean),
+        Path(args.output),
+        seed=args.seed,
+        limit=args.limit,
+        progress=progress,
+        n_frames=args.frames,
+        frame_size=tuple(args.frame_size) if args.frame_size else None,
+    )
+    bar.close()
+    print(
+        json.dumps(summary, indent=2, default=str) if args.json else f"wrote {args.output} ({args.kind}, {args.preset})"
+    )
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from weatherstudio.engine.training import Trainer, load_config
 
@@ -215,6 +250,68 @@ def _final_scores(trainer, cfg: dict) -> dict:
             "n": report.n,
         }
     return scores
+
+
+DEMO_MODELS = {"rain": "lpnet", "snow": "desnownet"}
+
+
+def has_display() -> bool:
+    """Whether a window can be shown (an X11/Wayland display, or a platform that always has one)."""
+    if sys.platform in ("win32", "darwin"):
+        return True
+    if os.environ.get("QT_QPA_PLATFORM", "") in ("offscreen", "minimal"):
+        return False
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The main job: open the studio on the bundled sample, or, with no display, do the same work headless."""
+    if has_display() and not args.headless:
+        return cmd_gui(argparse.Namespace(rest=[]))
+    from weatherstudio.engine.loader import load_model
+    from weatherstudio.engine.pipeline import restore_file
+    from weatherstudio.models.weightfile import WeightsError
+    from weatherstudio.samples import find_samples
+
+    out = Path(args.output).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    samples = [s for s in find_samples() if not s.is_clip]
+    if not samples:
+        raise WeatherStudioError("no bundled sample found (resources/samples); run resources/make_samples.py")
+    print("no display: restoring the bundled samples headless" if not args.headless else "restoring the samples")
+    for sample in samples:
+        arch = DEMO_MODELS[sample.weather]
+        try:
+            model, meta = load_model(arch)
+        except WeightsError as exc:
+            print(f"  {sample.path.name}: skipped ({exc})")
+            continue
+        dest = out / f"{sample.path.stem}_restored.png"
+        res = restore_file(sample.path, dest, model, maps_dir=out / f"{sample.path.stem}_maps", overwrite=True)
+        line = f"  {sample.path.name} -> {dest}  [{arch}, {res.result.seconds:.2f} s, {len(res.result.maps)} maps]"
+        if sample.clean is not None:
+            from weatherstudio.core.image_io import read_image
+            from weatherstudio.core.metrics import psnr_y
+
+            clean = read_image(sample.clean).rgb
+            before, after = psnr_y(read_image(sample.path).rgb, clean), psnr_y(res.result.image, clean)
+            line += f"  PSNR-Y {before:.2f} -> {after:.2f} dB"
+        print(line)
+        print(f"     maps: {out / (sample.path.stem + '_maps')}")
+    if args.screenshot and _gui_available():
+        shot = out / "studio.png"
+        code = cmd_gui(argparse.Namespace(rest=["--screenshot", str(shot)]))
+        if code == 0:
+            print(f"  studio window screenshot: {shot}")
+    return 0
+
+
+def _gui_available() -> bool:
+    try:
+        import weatherstudio.app  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
@@ -267,6 +364,18 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--overwrite", action="store_true")
     i.set_defaults(func=cmd_import_weights)
 
+    s = sub.add_parser("synth", help="synthesize snowy/rainy training pairs (and masks) from clean photos")
+    s.add_argument("--kind", required=True, choices=["snow", "rain", "snow-video", "rain-video"])
+    s.add_argument("--preset", required=True, help="snow: small, medium, large; rain: light, heavy")
+    s.add_argument("--clean", required=True, help="folder of clean photos")
+    s.add_argument("-o", "--output", required=True, help="output folder (input/, target/, mask/ ...)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--limit", type=int, help="at most this many photos")
+    s.add_argument("--frames", type=int, default=8, help="frames per clip for the video kinds")
+    s.add_argument("--frame-size", type=int, nargs=2, metavar=("H", "W"), help="clip frame size (default: full)")
+    s.add_argument("--json", action="store_true", help="print the summary as JSON")
+    s.set_defaults(func=cmd_synth)
+
     t = sub.add_parser("train", help="train a network from a TOML config (resumes an interrupted run)")
     t.add_argument("config", help="config name (see weatherstudio/engine/configs) or path")
     t.add_argument("--run-dir", help="folder for checkpoints and logs (default runs/<config>)")
@@ -276,6 +385,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-steps", type=int, help="stop after this many more steps (resume later)")
     t.add_argument("--export", help="write the weights here now (default: at the end, into the run folder)")
     t.set_defaults(func=cmd_train)
+
+    d = sub.add_parser("demo", help="the main job: the studio on the bundled sample (headless without a display)")
+    d.add_argument("-o", "--output", default="out/demo", help="where the headless results go (default out/demo)")
+    d.add_argument("--headless", action="store_true", help="never open a window")
+    d.add_argument("--no-screenshot", dest="screenshot", action="store_false", help="skip the offscreen screenshot")
+    d.set_defaults(func=cmd_demo)
 
     g = sub.add_parser("gui", help="open the studio window", add_help=False)
     g.add_argument("rest", nargs=argparse.REMAINDER)

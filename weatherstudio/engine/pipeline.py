@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,14 +81,18 @@ def restore_file(
     progress: ProgressFn | None = None,
     should_cancel: CancelFn | None = None,
     quality: int | None = None,
+    tile_states: dict | None = None,
 ) -> FileResult:
-    """Restore one file to ``output`` keeping EXIF, ICC profile, bit depth and alpha of the source."""
+    """Restore one file to ``output`` keeping EXIF, ICC profile, bit depth and alpha of the source.
+
+    ``tile_states`` carries a video model's memory from the previous frame (see :mod:`.video`).
+    """
     source, output = Path(source), Path(output)
     loaded = read_image(source)
     opts = options or RestoreOptions()
     if maps_dir is not None and not opts.return_maps:
         opts = RestoreOptions(opts.device, opts.tile, opts.overlap, opts.fp16, True)
-    result = restore(loaded.rgb, model, opts, progress=progress, should_cancel=should_cancel)
+    result = restore(loaded.rgb, model, opts, progress=progress, should_cancel=should_cancel, tile_states=tile_states)
     write_image(
         output,
         result.image,
@@ -101,6 +104,3 @@ def restore_file(
     )
     map_files = write_maps(result.maps, result.specs, Path(maps_dir), source.stem) if maps_dir is not None else []
     return FileResult(source, output, result, map_files)
-
-
-OnFile = Callable[[Path, int, int], None]

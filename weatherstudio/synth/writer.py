@@ -29,7 +29,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from weatherstudio.synth.common import to_float_rgb
+from weatherstudio.core.image_io import list_images, read_image
 from weatherstudio.synth.rain import RAIN_PRESETS, synthesize_rain
 from weatherstudio.synth.snow import SNOW_PRESETS, synthesize_snow
 from weatherstudio.synth.video import synthesize_rain_video, synthesize_snow_video
@@ -54,20 +54,6 @@ _LAYOUT: dict[str, dict[str, tuple[str, int]]] = {
 def presets_for(kind: str) -> list[str]:
     """The preset names valid for a kind."""
     return sorted(SNOW_PRESETS if kind.startswith("snow") else RAIN_PRESETS)
-
-
-def list_images(folder: str | os.PathLike[str]) -> list[Path]:
-    """PNG/JPEG files directly in ``folder``, sorted by name."""
-    return sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-
-
-def read_rgb(path: str | os.PathLike[str]) -> np.ndarray:
-    """An image file as float32 RGB H×W×3 in [0, 1] (8- or 16-bit, grey or colour; EXIF orientation applied)."""
-    data = np.fromfile(str(path), dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
-    if img is None:
-        raise ValueError(f"cannot read image {path}")
-    return to_float_rgb(img[:, :, ::-1])
 
 
 def write_png(path: str | os.PathLike[str], array: np.ndarray, bits: int = 8) -> None:
@@ -132,7 +118,7 @@ def synthesize_folder(
     if not clean.is_dir():
         raise FileNotFoundError(f"clean folder {clean_dir} does not exist")
     _check_not_clean([out], clean)
-    files = list_images(clean)
+    files = list_images([clean])
     if limit is not None:
         files = files[: max(0, int(limit))]
     names = _output_names(files)
@@ -150,7 +136,7 @@ def synthesize_folder(
     skipped: list[str] = []
     for i, (path, name) in enumerate(zip(files, names, strict=True)):
         try:
-            photo = read_rgb(path)
+            photo = read_image(path).rgb
         except ValueError:
             skipped.append(path.name)
             if progress is not None:

@@ -1,0 +1,166 @@
+"""The command line, run as a user runs it: real files in, real files out, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import DATA, FIXTURES, REPO, needs_shared
+from weatherstudio.cli import main
+from weatherstudio.core.image_io import read_image, write_image
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "weatherstudio", *args], capture_output=True, text=True, cwd=cwd or REPO, timeout=600
+    )
+
+
+@pytest.fixture
+def lpnet_weights(tmp_path: Path) -> Path:
+    """A real LPNet weight file (random init, saved through our writer)."""
+    import torch
+
+    from weatherstudio.models.registry import build_model
+    from weatherstudio.models.weightfile import save_weights
+
+    torch.manual_seed(0)
+    return save_weights(build_model("lpnet"), tmp_path / "lpnet_test.safetensors", {"config_name": "lite"})
+
+
+def _photo(path: Path, h: int = 96, w: int = 128, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    write_image(path, rng.random((h, w, 3), dtype=np.float32))
+    return path
+
+
+def test_remove_a_folder_with_maps(tmp_path: Path, lpnet_weights: Path, capsys) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(2):
+        _photo(src / f"p{i}.png", seed=i)
+    out, maps = tmp_path / "out", tmp_path / "maps"
+    code = main(["remove", str(src), "-o", str(out), "--weights", str(lpnet_weights), "--maps", str(maps)])
+    assert code == 0
+    for i in range(2):
+        restored = read_image(out / f"p{i}.png")
+        assert restored.rgb.shape == (96, 128, 3)
+        for level in range(1, 6):
+            png = read_image(maps / f"p{i}_output_level{level}.png")
+            assert png.bit_depth == 16
+            arr = np.load(maps / f"p{i}_output_level{level}.npy")
+            scale = 2 ** (5 - level)
+            assert arr.shape == (-(-96 // scale), -(-128 // scale), 3)
+    index = json.loads((maps / "p0_maps.json").read_text())
+    assert index["input_level5"]["kind"] == "pyramid" and index["input_level5"]["group"] == "input pyramid"
+    assert "p0.png ->" in capsys.readouterr().out
+
+
+def test_remove_never_overwrites_the_input(tmp_path: Path, lpnet_weights: Path) -> None:
+    photo = _photo(tmp_path / "photo.png")
+    before = photo.read_bytes()
+    proc = run_cli("remove", str(photo), "-o", str(photo), "--weights", str(lpnet_weights), "--overwrite")
+    assert proc.returncode != 0
+    assert photo.read_bytes() == before
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [("truncated.jpg", None), ("empty.png", b""), ("notes.png", b"this is text, not an image")],
+)
+def test_bad_inputs_give_one_line_and_no_traceback(tmp_path: Path, lpnet_weights: Path, name: str, content) -> None:
+    bad = tmp_path / name
+    if content is None:
+        good = tmp_path / "good.jpg"
+        _photo(good, 200, 300)
+        bad.write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2])
+    else:
+        bad.write_bytes(content)
+    proc = run_cli("remove", str(bad), "-o", str(tmp_path / "out"), "--weights", str(lpnet_weights))
+    assert proc.returncode == 2
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and name in errors[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_malicious_weight_file_is_refused_on_the_command_line(tmp_path: Path) -> None:
+    import pickle
+
+    class Payload:
+        def __reduce__(self):
+            import os
+
+            return (os.system, (f"touch {tmp_path / 'pwned'}",))
+
+    evil = tmp_path / "evil.pth"
+    evil.write_bytes(pickle.dumps({"w": Payload()}))
+    photo = _photo(tmp_path / "p.png")
+    proc = run_cli("remove", str(photo), "-o", str(tmp_path / "out"), "--weights", str(evil))
+    assert proc.returncode == 2 and "refused" in proc.stderr
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_models_json_lists_every_network_with_parameter_counts() -> None:
+    proc = run_cli("models", "--json")
+    assert proc.returncode == 0, proc.stderr
+    table = {row["name"]: row for row in json.loads(proc.stdout)}
+    assert {"lpnet", "desnownet", "resdesnow", "j4rnet", "gtrain"} <= set(table)
+    assert table["lpnet"]["configs"]["paper"]["parameters"] == 7548
+    assert 12_800_000 < table["gtrain"]["configs"]["paper"]["parameters"] < 13_000_000
+    assert table["j4rnet"]["temporal"] is True
+
+
+def test_video_model_keeps_state_across_a_folder_of_frames(tmp_path: Path) -> None:
+    """J4R-Net's `remove` over a folder: each frame depends on the frames before it (state carried)."""
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(3):
+        _photo(frames / f"f{i:02d}.png", 40, 56, seed=i)
+    out_a, out_b = tmp_path / "a", tmp_path / "b"
+    assert main(["remove", str(frames), "-o", str(out_a), "--model", "j4rnet", "--untrained", "--tile", "0"]) == 0
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / "f02.png").write_bytes((frames / "f02.png").read_bytes())
+    assert main(["remove", str(alone), "-o", str(out_b), "--model", "j4rnet", "--untrained", "--tile", "0"]) == 0
+    with_history = read_image(out_a / "f02.png").rgb
+    without = read_image(out_b / "f02.png").rgb
+    assert np.abs(with_history - without).max() > 1 / 255  # the memory of frames 0 and 1 changed frame 2
+
+
+@needs_shared
+def test_import_weights_then_bench_reproduces_the_authors_score(tmp_path: Path) -> None:
+    """The authors' LPNet, imported, scores their 33.43 dB on Rain100L under our benchmark protocol."""
+    out = tmp_path / "lpnet_authors.safetensors"
+    proc = run_cli(
+        "import-weights",
+        "--from",
+        "lpnet-tf-npz",
+        str(FIXTURES / "lpnet_reference" / "weights_light.npz"),
+        "-o",
+        str(out),
+    )
+    assert proc.returncode == 0, proc.stderr
+    proc = run_cli(
+        "bench",
+        "--weights",
+        str(out),
+        "--rainy",
+        str(DATA / "test/Rain100L/rainy"),
+        "--clean",
+        str(DATA / "test/Rain100L/clean"),
+        "--json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["n"] == 100
+    assert abs(report["input_psnr_y"] - 26.90) < 0.01  # the rainy inputs, as SOURCES.md measures them
+    assert abs(report["psnr_y"] - 33.43) < 0.02
+    assert abs(report["ssim_y"] - 0.9588) < 0.0005
+    for key in ("ssim_y", "psnr_rgb", "ssim_rgb", "sec_per_image"):
+        assert key in report

@@ -1,0 +1,50 @@
+"""The sample media WeatherStudio ships (made by ``resources/make_samples.py`` from public-domain photos)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+SAMPLE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: Path
+    weather: str  # "rain" or "snow"
+    clean: Path | None  # the clean original it was synthesized from, for comparison
+
+    @property
+    def is_clip(self) -> bool:
+        return self.path.is_dir()
+
+
+def sample_dirs() -> list[Path]:
+    """Folders that may hold samples: inside the package (a bundled app), then the source checkout's."""
+    package = Path(__file__).resolve().parent
+    return [package / "resources" / "samples", package.parent / "resources" / "samples"]
+
+
+def find_samples() -> list[Sample]:
+    """Every sample photo and clip, in name order (empty when none is installed)."""
+    for folder in sample_dirs():
+        if not folder.is_dir():
+            continue
+        found = []
+        for p in sorted(folder.iterdir()):
+            if p.name == "clean" or not (p.is_dir() or p.suffix.lower() in SAMPLE_SUFFIXES):
+                continue
+            weather = "snow" if "snow" in p.name.lower() else "rain"
+            clean = folder / "clean" / p.name
+            found.append(Sample(p, weather, clean if clean.exists() else None))
+        if found:
+            return found
+    return []
+
+
+def default_sample(weather: str | None = None) -> Sample | None:
+    """The first still photo (of ``weather``, if given)."""
+    for s in find_samples():
+        if not s.is_clip and (weather is None or s.weather == weather):
+            return s
+    return None
