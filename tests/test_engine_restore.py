@@ -9,6 +9,7 @@ import torch
 from weatherstudio.core.tiling import overlaps, plan_tiles, tile_weight
 from weatherstudio.engine.device import DeviceError, resolve_device
 from weatherstudio.engine.restore import RestoreCancelled, RestoreOptions, default_overlap, restore, restore_preview
+from weatherstudio.models.base import ModelOutput, RestorationModel
 from weatherstudio.models.registry import build_model
 
 
@@ -113,3 +114,37 @@ def test_devices() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(DeviceError, match="no CUDA"):
             resolve_device("cuda")
+
+
+class _MemoryHungry(RestorationModel):
+    """Runs out of device memory on tiles above a size, as a GPU would (CUDA is not here to do it for real)."""
+
+    arch = "memory-hungry-test"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__({})
+        self.limit = limit
+        self.seen: list[int] = []
+        self.scale = torch.nn.Parameter(torch.ones(1))
+
+    @property
+    def receptive_field(self) -> int:
+        return 1
+
+    def map_specs(self) -> list:
+        return []
+
+    def forward(self, x: torch.Tensor, return_maps: bool = False) -> ModelOutput:
+        self.seen.append(max(x.shape[-2:]))
+        if max(x.shape[-2:]) > self.limit:
+            raise torch.OutOfMemoryError("CUDA out of memory (test)")
+        return ModelOutput((x * self.scale).clamp(0, 1))
+
+
+def test_out_of_memory_retries_with_smaller_tiles(rng) -> None:
+    img = rng.random((300, 300, 3), dtype=np.float32)
+    model = _MemoryHungry(limit=100)
+    res = restore(img, model, RestoreOptions(device="cpu", tile=400, overlap=16))
+    assert res.tile <= 100 and res.tiles > 1
+    assert any("out of memory" in n for n in res.notes)
+    assert np.allclose(res.image, img, atol=1e-6)

@@ -67,10 +67,16 @@ def get_entry(name: str) -> ModelEntry:
     return table[name]
 
 
+def default_config_name(name: str) -> str:
+    """The config used when none is named: ``lite`` (what ships and runs on a CPU), else the first."""
+    configs = get_entry(name).configs
+    return "lite" if "lite" in configs else next(iter(configs))
+
+
 def resolve_config(name: str, config: str | dict[str, Any] | None = None) -> dict[str, Any]:
     """The full config for ``name``: a named preset, or a dict of overrides on top of the default."""
     entry = get_entry(name)
-    default_name = next(iter(entry.configs))
+    default_name = default_config_name(name)
     if config is None:
         return copy.deepcopy(entry.configs[default_name])
     if isinstance(config, str):
