@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -13,8 +12,9 @@ SHARED = REPO.parent / "shared"
 DATA = SHARED / "data"
 FIXTURES = SHARED / "fixtures"
 
-# Two cores in CI: keep torch from oversubscribing when pytest runs alongside other work.
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# One intra-op thread for the whole session: the tests' tensors are small, so more threads gain little and
+# oversubscribe a shared or two-core machine (CI included); a test that changes it puts it back.
+torch.set_num_threads(1)
 
 needs_shared = pytest.mark.skipif(
     not (SHARED / "fixtures" / "lpnet_reference").is_dir(),

@@ -11,15 +11,6 @@ import torch
 from weatherstudio.models.losses.ssim import MS_SSIM_WEIGHTS, MSSSIMLoss, SSIMLoss, ms_ssim, ms_ssim_scales, ssim
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The test machine is shared: one thread avoids OpenMP oversubscription."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _np_window(size: int = 11, sigma: float = 1.5) -> np.ndarray:
     ax = np.arange(size, dtype=np.float64) - (size - 1) / 2
     g = np.exp(-(ax**2) / (2 * sigma**2))

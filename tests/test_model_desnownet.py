@@ -1,24 +1,24 @@
-"""DesnowNet (Liu et al., TIP 2018): shapes, map ranges, eq. 5, receptive field, gradients and the eq. 7–8 loss."""
+"""DesnowNet (Liu et al., TIP 2018): configs, declared maps, train-mode ranges, eq. 5, receptive field, gradients and
+the eq. 7–8 loss (the output contract for both configs is in test_model_contract.py)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+from model_checks import (
+    assert_gradients_reach_every_parameter,
+    assert_loss_decreases,
+    assert_map_in_declared_range,
+    check_contract,
+    contract_run,
+    run_contract,
+)
 
 from weatherstudio.models import MapKind, build_model
 from weatherstudio.models.desnownet import DesnowNet, recover_translucency
 from weatherstudio.models.losses import DesnowNetLoss, maxpool_pyramid_loss
 
 CONFIGS = ("lite", "paper")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: these small convs gain little from more, and lose a lot on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _synthetic_snow(n: int, h: int, w: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -28,27 +28,6 @@ def _synthetic_snow(n: int, h: int, w: int, seed: int = 0) -> tuple[torch.Tensor
     z = (torch.rand(n, 1, h, w, generator=g) > 0.9).float() * torch.rand(n, 1, h, w, generator=g)
     a = 0.9 + 0.1 * torch.rand(n, 3, h, w, generator=g)
     return a * z + y * (1 - z), y, z
-
-
-def _check_maps(model: DesnowNet, x: torch.Tensor) -> None:
-    with torch.no_grad():
-        out = model(x, return_maps=True)
-        plain = model(x)
-    n, _, h, w = x.shape
-    assert out.image.shape == x.shape
-    assert float(out.image.min()) >= 0.0 and float(out.image.max()) <= 1.0
-    assert plain.maps == {}
-    torch.testing.assert_close(plain.image, out.image)
-    specs = model.map_specs()
-    assert {s.name for s in specs} == set(out.maps) == {"z_hat", "aberration", "y_prime", "residual", "y_hat"}
-    for spec in specs:
-        t = out.maps[spec.name]
-        assert t.shape == (n, spec.channels, h, w), spec.name
-        assert torch.isfinite(t).all(), spec.name
-        lo, hi = spec.value_range
-        assert float(t.min()) >= lo and float(t.max()) <= hi, (spec.name, float(t.min()), float(t.max()))
-    kinds = {s.name: s.kind for s in specs}
-    assert kinds["z_hat"] is MapKind.MASK and kinds["residual"] is MapKind.RESIDUAL
 
 
 def test_registry_and_configs() -> None:
@@ -68,18 +47,23 @@ def test_registry_and_configs() -> None:
         build_model("desnownet", {"preset": "lite", "blocks": [1, 1]})
 
 
-def test_forward_lite_odd_size_batch2() -> None:
-    torch.manual_seed(0)
-    model = build_model("desnownet", "lite").eval()
-    _check_maps(model, torch.rand(2, 3, 37, 53))
-    model.train()  # BatchNorm batch statistics: still valid ranges
-    _check_maps(model, torch.rand(2, 3, 37, 53))
+@pytest.mark.parametrize("cfg", CONFIGS)
+def test_declared_maps(cfg: str) -> None:
+    run = contract_run("desnownet", cfg)
+    kinds = {s.name: s.kind for s in run.specs}
+    assert set(kinds) == {"z_hat", "aberration", "y_prime", "residual", "y_hat"}
+    assert kinds["z_hat"] is MapKind.MASK and kinds["residual"] is MapKind.RESIDUAL
+    # The residual is a tanh output (eq. 6): its display range is a bound too.
+    assert_map_in_declared_range(run, "residual")
 
 
-def test_forward_paper_tiny() -> None:
+def test_forward_contract_in_train_mode() -> None:
+    """BatchNorm on batch statistics (train mode): the output contract and map ranges still hold."""
     torch.manual_seed(0)
-    model = build_model("desnownet", "paper").eval()
-    _check_maps(model, torch.rand(2, 3, 19, 23))
+    model = build_model("desnownet", "lite").train()
+    run = run_contract(model, torch.rand(2, 3, 37, 53))
+    check_contract(run)
+    assert_map_in_declared_range(run, "residual")
 
 
 def test_forward_train_consistency() -> None:
@@ -142,10 +126,7 @@ def test_gradients_reach_every_parameter() -> None:
     x, y, z = _synthetic_snow(2, 32, 40)
     loss = DesnowNetLoss()(model.forward_train(x), y, z)
     loss.backward()
-    for name, p in model.named_parameters():
-        assert p.grad is not None, name
-        assert torch.isfinite(p.grad).all(), name
-        assert float(p.grad.abs().sum()) > 0.0, name
+    assert_gradients_reach_every_parameter(model)
 
 
 def test_loss_decreases_on_fixed_batch() -> None:
@@ -153,17 +134,12 @@ def test_loss_decreases_on_fixed_batch() -> None:
     model = build_model("desnownet", "lite").train()
     criterion = DesnowNetLoss()
     assert criterion.WEIGHT_DECAY == 5e-4 and criterion.weight_decay == 5e-4
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=criterion.weight_decay)
     x, y, z = _synthetic_snow(2, 32, 32, seed=5)
-    losses = []
-    for _ in range(8):
-        opt.zero_grad()
-        loss = criterion(model.forward_train(x), y, z)
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
-    assert all(torch.isfinite(torch.tensor(losses)))
-    assert losses[-1] < 0.7 * losses[0], losses
+
+    def loss() -> torch.Tensor:
+        return criterion(model.forward_train(x), y, z)
+
+    assert_loss_decreases(model, loss, 8, lr=1e-3, factor=0.7, weight_decay=criterion.weight_decay)
 
 
 def test_maxpool_pyramid_loss_values() -> None:

@@ -1,4 +1,5 @@
-"""GT-RAIN modified ResNet: deformable conv correctness, shapes, maps, gradients, loss."""
+"""GT-RAIN modified ResNet: deformable conv correctness, shapes, maps, gradients, loss (the output contract for both
+configs is in test_model_contract.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,15 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from model_checks import (
+    assert_gradients_reach_every_parameter,
+    assert_loss_decreases,
+    assert_map_in_declared_range,
+    contract_run,
+    seeded_model,
+)
 
-from weatherstudio.models import MapKind, build_model, get_entry
+from weatherstudio.models import MapKind, get_entry
 from weatherstudio.models.gtrain import (
     DeformConv,
     GTRainNet,
@@ -18,20 +26,10 @@ from weatherstudio.models.gtrain import (
 from weatherstudio.models.losses.gtrain import GTRainLoss, info_nce
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The test machine is shared: one thread avoids OpenMP oversubscription (and is as fast for tiny inputs)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _model(config: str | dict = "lite", seed: int = 0) -> GTRainNet:
-    torch.manual_seed(seed)
-    model = build_model("gtrain", config)
+    model = seeded_model("gtrain", config, seed)
     assert isinstance(model, GTRainNet)
-    return model.eval()
+    return model
 
 
 def test_registry_and_parameter_count() -> None:
@@ -43,28 +41,16 @@ def test_registry_and_parameter_count() -> None:
 
 
 @pytest.mark.parametrize("config", ["lite", "paper"])
-def test_forward_odd_size_returns_declared_maps(config: str) -> None:
-    model = _model(config)
-    x = torch.rand(2, 3, 37, 53)
-    with torch.no_grad():
-        plain = model(x)
-        out = model(x, return_maps=True)
-    assert plain.maps == {}
-    assert torch.equal(plain.image, out.image)
-    assert out.image.shape == x.shape
-    assert out.image.min() >= 0 and out.image.max() <= 1
-    specs = model.map_specs()
-    assert {s.name for s in specs} == set(out.maps)
-    for spec in specs:
-        m = out.maps[spec.name]
-        assert m.shape == (2, spec.channels, 37, 53), spec.name
-        lo, hi = spec.value_range
-        assert m.min() >= lo and m.max() <= hi, spec.name
-    assert torch.allclose(out.maps["residual"], out.image - x)
-    kinds = {s.name: s.kind for s in specs}
+def test_declared_maps(config: str) -> None:
+    run = contract_run("gtrain", config)
+    kinds = {s.name: s.kind for s in run.specs}
     assert kinds["residual"] is MapKind.RESIDUAL and kinds["offset_magnitude"] is MapKind.MAGNITUDE
+    # The residual is output − input, two images in [0, 1]: its display range is a bound.
+    assert torch.allclose(run.out.maps["residual"], run.out.image - run.x)
+    assert_map_in_declared_range(run, "residual")
     # Zero-initialised offsets: nothing deforms yet.
-    assert out.maps["offset_magnitude"].abs().max() == 0
+    assert run.out.maps["offset_magnitude"].abs().max() == 0
+    assert_map_in_declared_range(run, "offset_magnitude")
 
 
 @pytest.mark.parametrize("size", [(5, 6), (8, 8), (13, 30)])
@@ -214,9 +200,7 @@ def test_backward_reaches_every_parameter() -> None:
     model = _model().train()
     rainy, clean = torch.rand(2, 3, 20, 24), torch.rand(2, 3, 20, 24)
     GTRainLoss()(model.forward_train(rainy, clean), {"clean": clean}).backward()
-    for name, p in model.named_parameters():
-        assert p.grad is not None, name
-        assert p.grad.abs().sum() > 0, name
+    assert_gradients_reach_every_parameter(model)
 
 
 def test_loss_decreases_on_a_fixed_batch() -> None:
@@ -225,15 +209,9 @@ def test_loss_decreases_on_a_fixed_batch() -> None:
     clean = F.avg_pool2d(torch.rand(2, 3, 32, 32), 3, stride=1, padding=1)
     rainy = (clean + (torch.rand(2, 3, 32, 32) > 0.9).float() * 0.5).clamp(0, 1)
     loss_fn = GTRainLoss()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    losses = []
-    for _ in range(8):
-        loss = loss_fn(model.forward_train(rainy, clean), {"clean": clean})
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    assert losses[-1] < 0.3 * losses[0], losses
+    assert_loss_decreases(
+        model, lambda: loss_fn(model.forward_train(rainy, clean), {"clean": clean}), 8, lr=1e-3, factor=0.3
+    )
 
 
 def test_loss_terms_and_info_nce() -> None:

@@ -1,29 +1,27 @@
-"""J4R-Net: shapes, maps, gradients, training signal and the carried recurrent state."""
+"""J4R-Net: declared maps, gradients, training signal and the carried recurrent state. The output contract, for
+both configs, is checked in test_model_contract.py."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+from model_checks import (
+    assert_gradients_reach_every_parameter,
+    assert_loss_decreases,
+    assert_map_in_declared_range,
+    contract_run,
+    seeded_model,
+)
 
-from weatherstudio.models import MapKind, build_model, get_entry
+from weatherstudio.models import MapKind, get_entry
 from weatherstudio.models.j4rnet import J4RNet
 from weatherstudio.models.losses.j4rnet import J4RNetLoss, high_pass
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The test machine is shared: one thread avoids OpenMP oversubscription (and is as fast for tiny inputs)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _model(config: str = "lite", seed: int = 0) -> J4RNet:
-    torch.manual_seed(seed)
-    model = build_model("j4rnet", config)
+    model = seeded_model("j4rnet", config, seed)
     assert isinstance(model, J4RNet)
-    return model.eval()
+    return model
 
 
 def _clip(n: int = 2, t: int = 4, h: int = 19, w: int = 23, seed: int = 1) -> torch.Tensor:
@@ -42,29 +40,14 @@ def test_registry_entry() -> None:
 
 
 @pytest.mark.parametrize("config", ["lite", "paper"])
-def test_forward_odd_size_returns_declared_maps(config: str) -> None:
-    model = _model(config)
-    x = torch.rand(2, 3, 37, 53)
-    with torch.no_grad():
-        plain = model(x)
-        model.reset_state()
-        out = model(x, return_maps=True)
-    assert plain.maps == {}
-    assert torch.equal(plain.image, out.image)
-    assert out.image.shape == x.shape
-    assert out.image.min() >= 0 and out.image.max() <= 1
-    specs = model.map_specs()
-    assert {s.name for s in specs} == set(out.maps)
-    for spec in specs:
-        m = out.maps[spec.name]
-        assert m.shape == (2, spec.channels, 37, 53), spec.name
-        lo, hi = spec.value_range
-        assert m.min() >= lo and m.max() <= hi, (spec.name, m.min().item(), m.max().item())
-        assert torch.isfinite(m).all()
-    kinds = {s.name: s.kind for s in specs}
+def test_declared_maps_and_carried_state(config: str) -> None:
+    run = contract_run("j4rnet", config)
+    kinds = {s.name: s.kind for s in run.specs}
     assert kinds["alpha"] is MapKind.MASK and kinds["streaks"] is MapKind.RESIDUAL
     assert kinds["gate_update"] is MapKind.GATE and kinds["gate_read"] is MapKind.GATE
-    assert model.get_state() is not None and model.get_state().shape == (2, model.channels, 37, 53)
+    # The streak layer is a plain conv: its range is for display, but the initialised network stays inside it.
+    assert_map_in_declared_range(run, "streaks")
+    assert run.state is not None and run.state.shape == (2, _model(config).channels, *run.x.shape[-2:])
 
 
 def test_backward_reaches_every_parameter() -> None:
@@ -75,9 +58,7 @@ def test_backward_reaches_every_parameter() -> None:
     # Equal weights so that every term's gradient is far above rounding.
     loss = J4RNetLoss(1.0, 1.0, 1.0)(model.forward_train(clip), target)
     loss.backward()
-    for name, p in model.named_parameters():
-        assert p.grad is not None, name
-        assert p.grad.abs().sum() > 0, name
+    assert_gradients_reach_every_parameter(model)
 
 
 def test_loss_decreases_on_a_fixed_batch() -> None:
@@ -89,15 +70,7 @@ def test_loss_decreases_on_a_fixed_batch() -> None:
     rainy = ((1 - alpha) * (clean + streaks) + alpha * 0.9).clamp(0, 1)
     target = {"clean": clean, "streaks": streaks, "alpha": alpha}
     loss_fn = J4RNetLoss()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    losses = []
-    for _ in range(40):
-        loss = loss_fn(model.forward_train(rainy), target)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    assert losses[-1] < 0.75 * losses[0], losses
+    assert_loss_decreases(model, lambda: loss_fn(model.forward_train(rainy), target), 40, lr=1e-3, factor=0.75)
 
 
 def test_frame_by_frame_equals_forward_clip() -> None:

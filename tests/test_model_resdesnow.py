@@ -1,5 +1,5 @@
-"""Residual de-snowing network (Wan & Lee): shapes, padding, gradients, and the eq. 1–4 loss with a real
-(randomly initialised) VGG-19 weight file."""
+"""Residual de-snowing network (Wan & Lee): the residue map, padding, gradients, and the eq. 1–4 loss with a real
+(randomly initialised) VGG-19 weight file (the output contract for both configs is in test_model_contract.py)."""
 
 from __future__ import annotations
 
@@ -7,21 +7,18 @@ from pathlib import Path
 
 import pytest
 import torch
+from model_checks import (
+    assert_gradients_reach_every_parameter,
+    assert_loss_decreases,
+    assert_map_in_declared_range,
+    contract_run,
+)
 
 from weatherstudio.models import MapKind, build_model
 from weatherstudio.models.losses import ResDesnowLoss, load_vgg19_features, total_variation, vgg19_features
 from weatherstudio.models.resdesnow import ResDesnowNet
 
 CONFIGS = ("lite", "paper")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: these small convs gain little from more, and lose a lot on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _pair(n: int, h: int, w: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -37,24 +34,16 @@ def _random_vgg_state(prefix: str = "features.") -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.parametrize("cfg", CONFIGS)
-def test_forward_odd_size_batch2(cfg: str) -> None:
-    torch.manual_seed(0)
-    model = build_model("resdesnow", cfg).eval()
+def test_residue_restores_the_image(cfg: str) -> None:
+    """The one map is the residue (a tanh output, so inside its range), and the image is input + residue."""
+    model = build_model("resdesnow", cfg)
     assert isinstance(model, ResDesnowNet)
     assert model.task == "snow" and model.size_multiple == 4
-    x = torch.rand(2, 3, 37, 53)
-    with torch.no_grad():
-        out = model(x, return_maps=True)
-        plain = model(x)
-    assert out.image.shape == x.shape and plain.maps == {}
-    torch.testing.assert_close(plain.image, out.image)
-    assert float(out.image.min()) >= 0 and float(out.image.max()) <= 1
-    (spec,) = model.map_specs()
+    run = contract_run("resdesnow", cfg)
+    (spec,) = run.specs
     assert spec.name == "residue" and spec.kind is MapKind.RESIDUAL and spec.channels == 3
-    residue = out.maps["residue"]
-    assert residue.shape == x.shape
-    assert float(residue.min()) >= spec.value_range[0] and float(residue.max()) <= spec.value_range[1]
-    torch.testing.assert_close(out.image, (x + residue).clamp(0, 1))
+    assert_map_in_declared_range(run, "residue")
+    torch.testing.assert_close(run.out.image, (run.x + run.out.maps["residue"]).clamp(0, 1))
 
 
 def test_configs_and_receptive_field() -> None:
@@ -90,26 +79,15 @@ def test_gradients_reach_every_parameter() -> None:
     model = build_model("resdesnow", "lite").train()
     x, y = _pair(2, 32, 36)
     ResDesnowLoss()(model.forward_train(x), y).backward()
-    for name, p in model.named_parameters():
-        assert p.grad is not None, name
-        assert torch.isfinite(p.grad).all(), name
-        assert float(p.grad.abs().sum()) > 0.0, name
+    assert_gradients_reach_every_parameter(model)
 
 
 def test_loss_decreases_on_fixed_batch() -> None:
     torch.manual_seed(0)
     model = build_model("resdesnow", "lite").train()
     crit = ResDesnowLoss()
-    opt = torch.optim.Adam(model.parameters(), lr=3e-4)
     x, y = _pair(2, 32, 32, seed=4)
-    losses = []
-    for _ in range(10):
-        opt.zero_grad()
-        loss = crit(model.forward_train(x), y)
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
-    assert losses[-1] < 0.8 * losses[0], losses
+    assert_loss_decreases(model, lambda: crit(model.forward_train(x), y), 10, lr=3e-4, factor=0.8)
 
 
 def test_total_variation_values() -> None:

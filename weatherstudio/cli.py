@@ -86,9 +86,8 @@ def cmd_remove(args: argparse.Namespace) -> int:
             continue
         bar.close()
         r = res.result
-        print(
-            f"{src} -> {dest}  ({r.image.shape[1]}×{r.image.shape[0]}, {r.seconds:.2f} s, {r.tiles} tile(s), {r.device})"
-        )
+        size = f"{r.image.shape[1]}×{r.image.shape[0]}"
+        print(f"{src} -> {dest}  ({size}, {r.seconds:.2f} s, {r.tiles} tile(s), {r.device})")
         for note in r.notes:
             print(f"  note: {note}")
         if res.map_files:

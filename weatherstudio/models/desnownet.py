@@ -178,29 +178,24 @@ def pyramid_convs(cin: int, cout: int, kernels: list[int], mode: str) -> Branche
     return Branches((nn.Conv2d(cin, cout, k, padding=k // 2) for k in kernels), mode=mode)
 
 
+def _config(width: float, blocks: list[int], dp_channels: int) -> dict[str, Any]:
+    """A named config: trunk width and Inception-A/B/C counts, and the dilated convs' width, on top of what every
+    config shares — the paper's dilation pyramid (γ = 4, eq. 3), head kernels (β = 4, eqs. 4 and 6), BatchNorm
+    eps and the eq. 5 floor."""
+    return {
+        "width": width,
+        "blocks": blocks,
+        "dilations": [1, 2, 4, 8, 16],
+        "dp_channels": dp_channels,
+        "head_kernels": [1, 3, 5, 7],
+        "min_channels": 4,
+        "bn_eps": 1e-3,
+        "recovery_eps": 1e-6,
+    }
+
+
 @register(
-    configs={
-        "paper": {
-            "width": 0.5,
-            "blocks": [4, 7, 3],
-            "dilations": [1, 2, 4, 8, 16],
-            "dp_channels": 192,
-            "head_kernels": [1, 3, 5, 7],
-            "min_channels": 4,
-            "bn_eps": 1e-3,
-            "recovery_eps": 1e-6,
-        },
-        "lite": {
-            "width": 0.0625,
-            "blocks": [1, 1, 1],
-            "dilations": [1, 2, 4, 8, 16],
-            "dp_channels": 12,
-            "head_kernels": [1, 3, 5, 7],
-            "min_channels": 4,
-            "bn_eps": 1e-3,
-            "recovery_eps": 1e-6,
-        },
-    },
+    configs={"paper": _config(0.5, [4, 7, 3], 192), "lite": _config(0.0625, [1, 1, 1], 12)},
     summary="DesnowNet (Liu et al., TIP 2018): translucency recovery + residual generation, with snow mask ẑ",
 )
 class DesnowNet(RestorationModel):

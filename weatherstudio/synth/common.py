@@ -10,7 +10,9 @@ number of particles, which is what makes on-the-fly synthesis fast.
 from __future__ import annotations
 
 import math
-from typing import TypeAlias
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import TypeAlias, TypeVar
 
 import cv2
 import numpy as np
@@ -19,6 +21,8 @@ RngLike: TypeAlias = np.random.Generator | int | np.random.SeedSequence | None
 Range: TypeAlias = tuple[float, float]
 
 _SUPERSAMPLE = 4
+
+P = TypeVar("P")
 
 
 def as_rng(rng: RngLike) -> np.random.Generator:
@@ -30,6 +34,21 @@ def as_rng(rng: RngLike) -> np.random.Generator:
     if isinstance(rng, np.random.Generator):
         return rng
     return np.random.default_rng(0 if rng is None else rng)
+
+
+def preset_params(
+    kind: str, presets: Mapping[str, P], params_type: type[P], preset: str | P, overrides: dict[str, object]
+) -> P:
+    """The parameters named ``preset`` in ``presets`` (or ``preset`` itself when it is already a ``params_type``),
+    with fields replaced by ``overrides``; an unknown name raises ValueError naming the ``kind`` of weather."""
+    if isinstance(preset, params_type):
+        params = preset
+    else:
+        try:
+            params = presets[preset]  # type: ignore[index]
+        except KeyError:
+            raise ValueError(f"unknown {kind} preset {preset!r}; choose from {sorted(presets)}") from None
+    return replace(params, **overrides) if overrides else params  # type: ignore[type-var]
 
 
 def uniform(rng: np.random.Generator, bounds: Range | float) -> float:

@@ -24,7 +24,7 @@ The light preset reproduces these ranges (``tests/test_synth.py`` checks mean an
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import cv2
@@ -38,6 +38,7 @@ from weatherstudio.synth.common import (
     gaussian_blur,
     image_scale,
     log_uniform,
+    preset_params,
     randint,
     smooth_noise,
     splat,
@@ -110,15 +111,8 @@ class RainSample(NamedTuple):
 
 
 def rain_params(preset: str | RainParams, **overrides: object) -> RainParams:
-    """The parameters of a preset name (or the given params), with fields replaced by ``overrides``."""
-    if isinstance(preset, RainParams):
-        params = preset
-    else:
-        try:
-            params = RAIN_PRESETS[preset]
-        except KeyError:
-            raise ValueError(f"unknown rain preset {preset!r}; choose from {sorted(RAIN_PRESETS)}") from None
-    return replace(params, **overrides) if overrides else params  # type: ignore[arg-type]
+    """The :class:`RainParams` of a preset name ("light", "heavy"), or ``preset`` itself, with ``overrides`` applied."""
+    return preset_params("rain", RAIN_PRESETS, RainParams, preset, overrides)
 
 
 @dataclass
@@ -350,6 +344,37 @@ def rain_layers(
     return s, np.clip(alpha, 0.0, 1.0)
 
 
+class RainScene(NamedTuple):
+    """What is drawn once per rainy scene (a photo, or every frame of a clip): the streak field, the streaks'
+    colour, the occlusion strength and threshold, the veil α_veil and the atmospheric light A."""
+
+    field: RainField
+    colour: np.ndarray
+    strength: float
+    threshold: float
+    veil: np.ndarray
+    a: np.ndarray
+
+    def sample(self, y: np.ndarray) -> RainSample:
+        """The field as it is now over the clean image ``y`` (H×W×3 float32): J4R-Net eq. 2."""
+        s, alpha = rain_layers(self.field, self.colour, self.strength, self.threshold, self.veil)
+        return RainSample(compose_rain(y, s, alpha, self.a), y, s, alpha, self.a)
+
+
+def draw_rain_scene(
+    y: np.ndarray, params: RainParams, rng: np.random.Generator, *, scale: float | None = None, subpixel: bool = False
+) -> RainScene:
+    """Draw a :class:`RainScene` over the clean image ``y`` (A leans towards the colour of its brightest part)."""
+    shape = y.shape[:2]
+    field = RainField(shape, params, rng, scale=scale, subpixel=subpixel)
+    colour = streak_colour(rng, params.tint)
+    strength = uniform(rng, params.occlusion)
+    threshold = uniform(rng, params.occlusion_threshold)
+    veil = veil_map(shape, params, rng)
+    a = atmospheric_light(y, params, rng)
+    return RainScene(field, colour, strength, threshold, veil, a)
+
+
 def synthesize_rain(
     clean: np.ndarray,
     params: str | RainParams = "light",
@@ -365,12 +390,4 @@ def synthesize_rain(
     gen = as_rng(rng)
     p = rain_params(params)
     y = to_float_rgb(clean)
-    shape = y.shape[:2]
-    field = RainField(shape, p, gen, scale=scale)
-    colour = streak_colour(gen, p.tint)
-    strength = uniform(gen, p.occlusion)
-    threshold = uniform(gen, p.occlusion_threshold)
-    veil = veil_map(shape, p, gen)
-    a = atmospheric_light(y, p, gen)
-    s, alpha = rain_layers(field, colour, strength, threshold, veil)
-    return RainSample(compose_rain(y, s, alpha, a), y, s, alpha, a)
+    return draw_rain_scene(y, p, gen, scale=scale).sample(y)

@@ -17,7 +17,7 @@ Sizes are given for a 480 px short side (Snow100K's photos are about 640×480) a
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import cv2
@@ -33,6 +33,7 @@ from weatherstudio.synth.common import (
     image_scale,
     log_uniform,
     motion_kernel,
+    preset_params,
     randint,
     render_points,
     smooth_noise,
@@ -111,15 +112,9 @@ class SnowSample(NamedTuple):
 
 
 def snow_params(preset: str | SnowParams, **overrides: object) -> SnowParams:
-    """The parameters of a preset name (or the given params), with fields replaced by ``overrides``."""
-    if isinstance(preset, SnowParams):
-        params = preset
-    else:
-        try:
-            params = SNOW_PRESETS[preset]
-        except KeyError:
-            raise ValueError(f"unknown snow preset {preset!r}; choose from {sorted(SNOW_PRESETS)}") from None
-    return replace(params, **overrides) if overrides else params  # type: ignore[arg-type]
+    """The :class:`SnowParams` of a preset name ("small", "medium", "large"), or ``preset`` itself, with
+    ``overrides`` applied."""
+    return preset_params("snow", SNOW_PRESETS, SnowParams, preset, overrides)
 
 
 @dataclass

@@ -18,17 +18,7 @@ import cv2
 import numpy as np
 
 from weatherstudio.synth.common import Range, RngLike, as_rng, log_uniform, to_float_rgb, uniform
-from weatherstudio.synth.rain import (
-    RainField,
-    RainParams,
-    RainSample,
-    atmospheric_light,
-    compose_rain,
-    rain_layers,
-    rain_params,
-    streak_colour,
-    veil_map,
-)
+from weatherstudio.synth.rain import RainParams, RainSample, draw_rain_scene, rain_params
 from weatherstudio.synth.snow import SnowField, SnowParams, SnowSample, aberration_map, compose_snow, snow_params
 
 
@@ -181,19 +171,12 @@ def synthesize_rain_video(
     gen = as_rng(rng)
     p = rain_params(preset)
     views = _views(clean, n_frames, size, camera, gen)
-    shape = views[0].shape[:2]
-    field = RainField(shape, p, gen, scale=scale, subpixel=True)
-    colour = streak_colour(gen, p.tint)
-    strength = uniform(gen, p.occlusion)
-    threshold = uniform(gen, p.occlusion_threshold)
-    veil = veil_map(shape, p, gen)
-    a = atmospheric_light(views[0], p, gen)
+    scene = draw_rain_scene(views[0], p, gen, scale=scale, subpixel=True)
     frames = []
     for i, y in enumerate(views):
         if i:
-            field.step()
-        s, alpha = rain_layers(field, colour, strength, threshold, veil)
-        frames.append(RainSample(compose_rain(y, s, alpha, a), y, s, alpha, a))
+            scene.field.step()
+        frames.append(scene.sample(y))
     return frames
 
 
