@@ -399,9 +399,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    if args.command is None:
-        args = parser.parse_args(["gui"])
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] == "gui":  # the window parses its own options (weatherstudio gui --help)
+        args = argparse.Namespace(func=cmd_gui, rest=argv[1:])
+    else:
+        args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except WeatherStudioError as exc:

@@ -1,0 +1,272 @@
+"""The model panel: which network, which weights, where it runs and how it tiles. Every change emits ``changed``.
+
+Models come from the registry, so networks added later appear by themselves. When no trained weights ship for
+a model, it is offered "untrained (random init)", clearly labelled.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from weatherstudio.gui.settings import Settings
+
+UNTRAINED = "untrained"
+BROWSE = "browse"
+WEIGHT_FILTER = "Weight files (*.safetensors *.pth *.pt);;All files (*)"
+
+
+def _form(*rows: tuple[str, QWidget]) -> QFormLayout:
+    form = QFormLayout()
+    form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+    for label, widget in rows:
+        form.addRow(label, widget)
+    return form
+
+
+class ModelPanel(QWidget):
+    changed = Signal()
+    rerun = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        from weatherstudio.engine.device import available_devices
+        from weatherstudio.models.registry import entries
+
+        self.entries = entries()
+        self.user_weights: list[str] = []
+        self._quiet = 0  # > 0 while the panel changes itself: no 'changed' signals
+
+        self.model = QComboBox()
+        for name, entry in sorted(self.entries.items()):
+            self.model.addItem(f"{name}  ({getattr(entry.cls, 'task', '')})", name)
+            self.model.setItemData(self.model.count() - 1, entry.summary, 3)  # Qt.ToolTipRole
+        self.summary = QLabel(objectName="muted")
+        self.summary.setWordWrap(True)
+        self.config = QComboBox()
+        self.config.setToolTip("The model's variant (its config): 'paper' as published, 'lite' smaller and faster")
+        self.weights = QComboBox()
+        self.weights.setToolTip("Trained weights shipped with WeatherStudio, a file of your own, or none")
+        self.device = QComboBox()
+        self.device.addItem("Auto (GPU if present)", "auto")
+        for dev in available_devices():
+            self.device.addItem("CPU" if dev == "cpu" else dev.upper().replace("CUDA", "GPU "), dev)
+        self.has_gpu = self.device.count() > 2
+        self.fp16 = QCheckBox("Half precision (fp16)")
+        self.fp16.setToolTip("On a GPU: faster and half the memory; falls back to fp32 when a tile overflows")
+        self.tile = QSpinBox(minimum=0, maximum=8192, singleStep=64, suffix=" px")
+        self.tile.setSpecialValueText("Auto")
+        self.tile.setToolTip("Tile side for large images (Auto: the model's default; bounded by memory)")
+        self.overlap = QSpinBox(minimum=-1, maximum=512, singleStep=8, suffix=" px")
+        self.overlap.setSpecialValueText("Auto")
+        self.overlap.setToolTip("Overlap between tiles, blended without seams (Auto: from the model's context)")
+        self.maps = QCheckBox("Compute maps for the inspector")
+        self.status = QLabel(objectName="muted")
+        self.status.setWordWrap(True)
+        run = QPushButton("Restore again")
+        run.setToolTip("Run the restore again with these settings (Ctrl+R)")
+        run.clicked.connect(self.rerun)
+
+        for combo in (self.model, self.config, self.weights, self.device):
+            # long entries (file names) must not force the dock wide: elide them instead
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(14)
+        network = _form(("Model", self.model), ("", self.summary), ("Variant", self.config), ("Weights", self.weights))
+        running = _form(("Device", self.device), ("", self.fp16), ("Tile", self.tile), ("Overlap", self.overlap),
+                        ("", self.maps))
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 4, 10, 8)
+        layout.addWidget(QLabel("Network", objectName="sectionTitle"))
+        layout.addLayout(network)
+        layout.addSpacing(6)
+        layout.addWidget(QLabel("Performance", objectName="sectionTitle"))
+        layout.addLayout(running)
+        layout.addSpacing(6)
+        layout.addWidget(self.status)
+        layout.addWidget(run)
+        layout.addStretch(1)
+
+        self.model.currentIndexChanged.connect(self._on_model)
+        self.config.currentIndexChanged.connect(self._on_config)
+        self.weights.activated.connect(self._on_weights)
+        for signal in (self.device.currentIndexChanged, self.fp16.toggled, self.tile.valueChanged,
+                       self.overlap.valueChanged, self.maps.toggled):
+            signal.connect(self._emit)
+        self.device.currentIndexChanged.connect(self._update_fp16)
+        self._on_model()
+
+    # Choices -------------------------------------------------------------------------------------------------
+    def arch(self) -> str:
+        return self.model.currentData() or ""
+
+    def set_arch(self, arch: str) -> None:
+        index = self.model.findData(arch)
+        if index < 0:
+            raise KeyError(f"unknown model {arch!r}")
+        self.model.setCurrentIndex(index)
+
+    def set_config(self, name: str) -> None:
+        index = self.config.findData(name)
+        if index >= 0:
+            self.config.setCurrentIndex(index)
+
+    def weight_choice(self) -> str:
+        return self.weights.currentData() or UNTRAINED
+
+    def is_untrained(self) -> bool:
+        return self.weight_choice() == UNTRAINED
+
+    def _shipped(self) -> list[Any]:
+        from weatherstudio.weights import shipped_weights
+
+        return shipped_weights(self.arch())
+
+    def _on_model(self) -> None:
+        entry = self.entries.get(self.arch())
+        if entry is None:
+            return
+        self.summary.setText(entry.summary)
+        self._quiet += 1
+        self.config.clear()
+        for name in entry.configs:
+            self.config.addItem(name, name)
+        self._quiet -= 1
+        self._fill_weights()
+        self._emit()
+
+    def _on_config(self) -> None:
+        if self.entries.get(self.arch()) is not None and self.config.count():
+            self._fill_weights()
+            self._emit()
+
+    def _fill_weights(self, select: str | None = None) -> None:
+        config = self.config.currentData()
+        previous = select or self.weights.currentData()
+        self.weights.blockSignals(True)
+        self.weights.clear()
+        shipped = self._shipped()
+        for w in shipped:
+            self.weights.addItem(f"{w.path.name}  (shipped, {w.config_name or '?'})", str(w.path))
+        if not any(w.config_name == config for w in shipped):
+            self.weights.addItem("Untrained (random init)", UNTRAINED)
+        for path in self.user_weights:
+            self.weights.addItem(f"{Path(path).name}  (file)", path)
+        self.weights.addItem("Browse for a weight file…", BROWSE)
+        if any(str(w.path) == previous and w.config_name not in ("", config) for w in shipped):
+            previous = None  # another variant's shipped weights: the variant just changed, so do not keep them
+        index = self.weights.findData(previous) if previous and previous != BROWSE else -1
+        if index < 0:  # the chosen variant's shipped weights, else untrained (never another variant's file)
+            matching = [self.weights.findData(str(w.path)) for w in shipped if w.config_name == config]
+            index = matching[0] if matching else max(0, self.weights.findData(UNTRAINED))
+        self.weights.setCurrentIndex(index)
+        self.weights.blockSignals(False)
+        self._update_status()
+
+    def _on_weights(self) -> None:
+        choice = self.weights.currentData()
+        if choice == BROWSE:
+            path, _ = QFileDialog.getOpenFileName(self, "Choose a weight file", "", WEIGHT_FILTER)
+            if not path:
+                self._fill_weights()
+                return
+            self.add_weight_file(path)
+            return
+        self._match_config(choice)
+        self._update_status()
+        self._emit()
+
+    def add_weight_file(self, path: str | Path) -> None:
+        """Use a weight file of the user's (listed until the panel closes) and select it."""
+        path = str(Path(path))
+        if path not in self.user_weights:
+            self.user_weights.append(path)
+        self._fill_weights(select=path)
+        self._emit()
+
+    def _match_config(self, choice: str | None) -> None:
+        for w in self._shipped():
+            if str(w.path) == choice and w.config_name and w.config_name != self.config.currentData():
+                self._quiet += 1
+                self.set_config(w.config_name)
+                self._quiet -= 1
+
+    def _update_fp16(self) -> None:
+        dev = self.device.currentData()
+        self.fp16.setEnabled(dev != "cpu" and self.has_gpu)
+
+    def _update_status(self) -> None:
+        if self.is_untrained():
+            self.status.setText("⚠ No trained weights for this model and variant: it runs with random weights, "
+                                "so the result only shows the pipeline working.")
+        else:
+            self.status.setText("")
+
+    def set_status(self, text: str) -> None:
+        self.status.setText(text)
+
+    def _emit(self) -> None:
+        if not self._quiet:
+            self.changed.emit()
+
+    # Request / settings --------------------------------------------------------------------------------------
+    def request_fields(self) -> dict[str, Any]:
+        weights = self.weight_choice()
+        return {
+            "arch": self.arch(),
+            "config": self.config.currentData(),
+            "weights": None if weights in (UNTRAINED, BROWSE) else weights,
+            "device": self.device.currentData(),
+            "fp16": self.fp16.isChecked(),
+            "tile": self.tile.value() or None,
+            "overlap": None if self.overlap.value() < 0 else self.overlap.value(),
+            "maps": self.maps.isChecked(),
+        }
+
+    def load(self, s: Settings) -> None:
+        self._quiet += 1
+        try:
+            if self.model.findData(s.get("model")) >= 0:
+                self.set_arch(s.get("model"))
+            self._on_model()
+            if s.get("config"):
+                self.set_config(s.get("config"))
+            weights = s.get("weights")
+            if weights and Path(weights).is_file():
+                if self.weights.findData(weights) < 0:
+                    self.user_weights.append(weights)
+                self._fill_weights(select=weights)
+            else:
+                self._fill_weights()
+            index = self.device.findData(s.get("device"))
+            self.device.setCurrentIndex(max(0, index))
+            self.fp16.setChecked(s.get("fp16"))
+            self.tile.setValue(s.get("tile"))
+            self.overlap.setValue(s.get("overlap"))
+            self.maps.setChecked(s.get("compute_maps"))
+        finally:
+            self._quiet -= 1
+        self._update_fp16()
+
+    def save(self, s: Settings) -> None:
+        f = self.request_fields()
+        s.set("model", f["arch"])
+        s.set("config", f["config"] or "")
+        s.set("weights", f["weights"] or "")
+        s.set("device", f["device"])
+        s.set("fp16", f["fp16"])
+        s.set("tile", self.tile.value())
+        s.set("overlap", self.overlap.value())
+        s.set("compute_maps", f["maps"])
