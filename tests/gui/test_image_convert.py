@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from weatherstudio.core import map_codec
 from weatherstudio.gui import image_convert as ic
 from weatherstudio.models.base import MapKind, MapSpec
 
@@ -22,11 +23,11 @@ def test_to_u8_rounds_and_saturates() -> None:
 def test_u16_encoding_round_trips_within_one_step() -> None:
     rng = np.random.default_rng(0)
     a = rng.uniform(-1, 1, (7, 9, 3)).astype(np.float32)
-    enc = ic.encode_u16(a, RES.value_range)
+    enc = map_codec.encode_u16(a, RES.value_range)
     assert enc.dtype == np.uint16 and enc.min() >= 0
-    np.testing.assert_allclose(ic.decode_u16(enc, RES.value_range), a, atol=2 / 65535)
-    assert ic.encode_u16(np.array([0.0]), (-1.0, 1.0))[0] in (32767, 32768)  # 0 at mid-scale
-    assert ic.encode_u16(np.array([5.0, -5.0]), (-1.0, 1.0)).tolist() == [65535, 0]  # clipped
+    np.testing.assert_allclose(map_codec.decode_u16(enc, RES.value_range), a, atol=2 / 65535)
+    assert map_codec.encode_u16(np.array([0.0]), (-1.0, 1.0))[0] in (32767, 32768)  # 0 at mid-scale
+    assert map_codec.encode_u16(np.array([5.0, -5.0]), (-1.0, 1.0)).tolist() == [65535, 0]  # clipped
 
 
 def test_map_view_levels_and_channels() -> None:

@@ -11,7 +11,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from tests.gui.helpers import open_and_wait
-from weatherstudio.gui.image_convert import decode_u16
+from weatherstudio.core.map_codec import decode_u16
 
 pytestmark = pytest.mark.gui
 

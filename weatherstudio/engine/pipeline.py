@@ -11,6 +11,7 @@ import numpy as np
 
 from weatherstudio.core.errors import ImageWriteError
 from weatherstudio.core.image_io import read_image, write_image
+from weatherstudio.core.map_codec import encode_u16
 from weatherstudio.engine.restore import CancelFn, ProgressFn, RestoreOptions, RestoreResult, restore
 from weatherstudio.models.base import MapSpec, RestorationModel
 
@@ -31,10 +32,7 @@ def output_path_for(source: Path, out: Path, suffix: str | None = None) -> Path:
 def map_to_uint16(values: np.ndarray, spec: MapSpec | None) -> np.ndarray:
     """Map values to 16 bits linearly from the spec's value range (or the data's own range)."""
     lo, hi = spec.value_range if spec else (float(np.min(values)), float(np.max(values)))
-    if hi <= lo:
-        hi = lo + 1.0
-    scaled = (np.asarray(values, np.float64) - lo) / (hi - lo)
-    return np.clip(np.round(scaled * 65535.0), 0, 65535).astype(np.uint16)
+    return encode_u16(values, (lo, hi if hi > lo else lo + 1.0))
 
 
 def write_maps(maps: dict[str, np.ndarray], specs: dict[str, MapSpec], folder: Path, stem: str) -> list[Path]:

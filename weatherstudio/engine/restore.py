@@ -240,12 +240,16 @@ def preview_scale(height: int, width: int, max_pixels: int) -> float:
 
 
 def restore_preview(
-    image: np.ndarray, model: RestorationModel, options: RestoreOptions | None = None, max_pixels: int = 1_000_000
+    image: np.ndarray,
+    model: RestorationModel,
+    options: RestoreOptions | None = None,
+    max_pixels: int = 1_000_000,
+    upscale: bool = True,
 ) -> RestoreResult:
-    """Restore a downscaled copy (area-averaged to at most ``max_pixels``), then bring it back to full size.
+    """Restore a downscaled copy (area-averaged to at most ``max_pixels``): an instant first look at a large photo.
 
-    For an instant first look at a large photo while the full-resolution restore runs; maps stay at the
-    preview's size.
+    With ``upscale`` the image is brought back to full size (float32, bilinear); without, the result stays at
+    the copy's size (a viewer may enlarge it more cheaply as 8-bit). Maps stay at the copy's size.
     """
     import cv2
 
@@ -257,6 +261,7 @@ def restore_preview(
         image, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA
     )
     result = restore(small, model, options)
-    result.image = cv2.resize(result.image, (width, height), interpolation=cv2.INTER_LINEAR)
+    if upscale:
+        result.image = cv2.resize(result.image, (width, height), interpolation=cv2.INTER_LINEAR)
     result.notes.append(f"preview at {small.shape[1]}×{small.shape[0]}")
     return result

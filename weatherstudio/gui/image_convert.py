@@ -163,16 +163,3 @@ def thumbnail(arr: np.ndarray, spec: MapSpec, box: int = 88) -> np.ndarray:
     if small.ndim == 2:
         small = small[..., None]
     return colorize(map_view(small, spec))
-
-
-def encode_u16(arr: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
-    """Map ``value_range`` linearly onto 0…65535 (clipped): how maps go into 16-bit PNG/TIFF files."""
-    lo, hi = value_range
-    scaled = (np.asarray(arr, np.float64) - lo) * (65535.0 / max(hi - lo, 1e-12))
-    return np.clip(np.rint(scaled), 0, 65535).astype(np.uint16)
-
-
-def decode_u16(arr: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
-    """The inverse of :func:`encode_u16` (exact to (hi − lo)/65535)."""
-    lo, hi = value_range
-    return (arr.astype(np.float32) * np.float32((hi - lo) / 65535.0) + np.float32(lo)).astype(np.float32)

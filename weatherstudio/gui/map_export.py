@@ -19,7 +19,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from weatherstudio.gui.image_convert import encode_u16
+from weatherstudio.core.map_codec import encode_u16
 from weatherstudio.models.base import MapSpec
 
 EXPORT_FORMATS = {".npy": "NumPy float32 (exact)", ".png": "PNG 16-bit", ".tif": "TIFF 16-bit", ".tiff": "TIFF 16-bit"}
