@@ -220,35 +220,12 @@ def cmd_train(args: argparse.Namespace) -> int:
             out = Path(
                 args.export or run_dir / f"{cfg['model']['arch']}_{cfg['model'].get('config', 'lite')}.safetensors"
             )
-            scores = _final_scores(trainer, cfg)
+            scores = trainer.final_scores()
             trainer.export(out, scores)
             print(f"weights -> {out}")
             for k, v in scores.items():
                 print(f"  {k}: {v}")
     return 0
-
-
-def _final_scores(trainer, cfg: dict) -> dict:
-    """Score the trained model on the config's evaluation sets (never trained on) for the file's metadata."""
-    from weatherstudio.engine.bench import bench
-    from weatherstudio.engine.restore import RestoreOptions
-
-    scores: dict = dict(trainer.validate())
-    trainer.model.eval()
-    for name, spec in cfg.get("eval", {}).items():
-        report = bench(
-            trainer.model,
-            trainer.data_root / spec["rainy"],
-            trainer.data_root / spec["clean"],
-            RestoreOptions(device=trainer.device),
-        )
-        scores[name] = {
-            "psnr_y": round(report.psnr_y, 3),
-            "ssim_y": round(report.ssim_y, 4),
-            "input_psnr_y": round(report.input_psnr_y, 3),
-            "n": report.n,
-        }
-    return scores
 
 
 DEMO_MODELS = {"rain": "lpnet", "snow": "desnownet"}

@@ -1,15 +1,24 @@
 """One training engine for every network: ``weatherstudio train CONFIG``.
 
-Adam with linear warm-up and cosine decay, patch batches drawn as a pure function of (seed, step, rank),
-validation every N steps on held-out data with the papers' Y-channel PSNR/SSIM, checkpoints that resume
-exactly, a tqdm bar with loss and speed, a CSV log of the losses and a JSON log of validation scores.
-Under ``torchrun`` the same command runs data-parallel (DistributedDataParallel; gloo on CPU, nccl on GPU);
-on a GPU the forward runs under bf16 autocast.
+Adam with linear warm-up and cosine decay (optionally restarted at given steps, for multi-phase recipes),
+per-parameter-group learning-rate scales from the objective, patch batches drawn as a pure function of
+(seed, step, rank), validation every N steps on held-out data with the papers' Y-channel PSNR/SSIM,
+checkpoints that resume exactly, a tqdm bar with loss and speed, a CSV log of the losses and a JSON log of
+validation scores. Under ``torchrun`` the same command runs data-parallel (DistributedDataParallel; gloo on
+CPU, nccl on GPU), and at the end every rank's weight digest is gathered into ``ddp_digests.json`` (they must
+agree); on a GPU the forward runs under bf16 autocast.
+
+Config keys (TOML): ``seed``, ``checkpoint_every``, ``prefetch`` (draw the next batch in a worker thread;
+default on with CUDA); ``[model] arch, config``; ``[data] crop, batch`` and the objective's own keys (see
+:mod:`.objectives`); ``[optim] lr, final_lr, warmup, steps, weight_decay, betas, grad_clip, restarts`` (and
+the objective's, e.g. ``offset_lr_scale``); ``[val] every`` (+ the objective's ``n``, ``size``, ...);
+``[eval.NAME]`` sets scored once at the end (:func:`weatherstudio.engine.objectives.evaluate_spec`).
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
 import os
@@ -18,6 +27,7 @@ import shlex
 import sys
 import time
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +39,7 @@ from torch import nn
 
 from weatherstudio.core.errors import WeatherStudioError
 from weatherstudio.engine.datasets import batch_rng
-from weatherstudio.engine.objectives import Objective, make_objective
+from weatherstudio.engine.objectives import Objective, evaluate_spec, make_objective
 from weatherstudio.models.registry import build_model
 from weatherstudio.models.weightfile import save_weights
 
@@ -91,12 +101,37 @@ class _LossStep(nn.Module):
         return self.objective.loss(self.model, batch)
 
 
-def lr_at(step: int, base: float, total: int, warmup: int, final: float) -> float:
-    """Linear warm-up, then cosine decay from ``base`` to ``final``."""
+def lr_at(
+    step: int, base: float, total: int, warmup: int, final: float, restarts: tuple[int, ...] | list[int] = ()
+) -> float:
+    """Linear warm-up, then cosine decay from ``base`` to ``final``.
+
+    ``restarts`` (steps) cut the run into phases that each start over with the warm-up and decay to
+    ``final`` by the phase's end (a recipe of pretraining then fine-tuning, each with its own decay).
+    """
+    start, end = 0, total
+    for r in sorted(int(r) for r in restarts if 0 < int(r) < total):
+        if step >= r:
+            start = r
+        else:
+            end = r
+            break
+    step, total = step - start, end - start
+    warmup = min(warmup, max(0, total - 1))
     if warmup and step < warmup:
         return base * (step + 1) / warmup
     t = min(1.0, (step - warmup) / max(1, total - warmup))
     return final + 0.5 * (base - final) * (1 + math.cos(math.pi * t))
+
+
+def weights_digest(model: nn.Module) -> str:
+    """SHA-256 of the model's state dict (names, shapes and bytes of every tensor, in order)."""
+    h = hashlib.sha256()
+    for name, t in model.state_dict().items():
+        h.update(name.encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
 
 
 class Trainer:
@@ -128,14 +163,16 @@ class Trainer:
         torch.manual_seed(self.seed)  # identical initial weights on every rank
         m = cfg["model"]
         self.model = build_model(m["arch"], m.get("config", "lite")).to(self.device)
+        self.initial_digest = weights_digest(self.model) if self.dist.world > 1 else ""
         self.objective = make_objective(self.model, cfg, self.data_root)
         self.step_module: nn.Module = _LossStep(self.model, self.objective)
         if self.dist.world > 1:
             self.step_module = nn.parallel.DistributedDataParallel(
                 self.step_module, device_ids=[self.device.index] if self.device.type == "cuda" else None
             )
+        groups = self.objective.param_groups(self.model)
         self.optimizer = torch.optim.Adam(
-            self.model.parameters(),
+            groups if groups is not None else self.model.parameters(),
             lr=float(opt["lr"]),
             betas=tuple(opt.get("betas", (0.9, 0.999))),
             weight_decay=float(opt.get("weight_decay", 0.0)),
@@ -191,6 +228,17 @@ class Trainer:
         use_amp = self.device.type == "cuda"
         last: dict[str, float] = {}
         val_scores: dict[str, Any] = {}
+        pin = self.device.type == "cuda"
+
+        def make_batch(step: int) -> dict[str, torch.Tensor]:
+            rng = batch_rng(self.seed, step, self.dist.rank)
+            cpu = self.objective.batch(rng, batch_size, crop, step=step)
+            return {k: v.pin_memory() for k, v in cpu.items()} if pin else cpu
+
+        # The next batch is drawn in a worker thread while this step runs (synthesis is numpy/OpenCV, which
+        # release the GIL). Batches depend only on (seed, step, rank), so this changes timing, never data.
+        prefetch = ThreadPoolExecutor(1) if self.cfg.get("prefetch", self.device.type == "cuda") else None
+        pending = prefetch.submit(make_batch, self.step) if prefetch and self.step < end else None
         self.model.train()
         while self.step < end:
             t0 = time.perf_counter()
@@ -200,13 +248,16 @@ class Trainer:
                 self.total_steps,
                 int(opt.get("warmup", 0)),
                 float(opt.get("final_lr", 1e-6)),
+                opt.get("restarts", ()),
             )
             for g in self.optimizer.param_groups:
                 g["lr"] = lr * g.get("lr_scale", 1.0)
-            rng = batch_rng(self.seed, self.step, self.dist.rank)
-            batch = {
-                k: v.to(self.device, non_blocking=True) for k, v in self.objective.batch(rng, batch_size, crop).items()
-            }
+            if pending is not None:
+                cpu_batch = pending.result()
+                pending = prefetch.submit(make_batch, self.step + 1) if self.step + 1 < end else None
+            else:
+                cpu_batch = make_batch(self.step)
+            batch = {k: v.to(self.device, non_blocking=True) for k, v in cpu_batch.items()}
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=use_amp):
                 terms = self.step_module(batch)
             self.optimizer.zero_grad(set_to_none=True)
@@ -239,23 +290,47 @@ class Trainer:
                 )
                 self.model.train()
         bar.close()
+        if prefetch is not None:
+            prefetch.shutdown(cancel_futures=True)
+        if self.dist.world > 1:
+            self._gather_digests()
         return {"step": self.step, "losses": last, "validation": val_scores}
 
-    def validate(self) -> dict[str, Any]:
-        """Y-channel PSNR/SSIM on the objective's held-out validation pairs."""
-        from weatherstudio.core.metrics import psnr_y, ssim_y
-        from weatherstudio.engine.restore import restore
+    def _gather_digests(self) -> None:
+        """Every rank's weight digest into ``ddp_digests.json`` (rank 0 writes); they must all agree."""
+        mine = weights_digest(self.model)
+        digests: list[Any] = [None] * self.dist.world
+        dist.all_gather_object(digests, mine)
+        if self.dist.main:
+            record = {"step": self.step, "initial": self.initial_digest, "ranks": digests}
+            (self.run_dir / "ddp_digests.json").write_text(json.dumps(record, indent=1) + "\n")
+            if len(set(digests)) != 1:
+                print(f"warning: the {self.dist.world} ranks ended with different weights", file=sys.stderr)
 
+    def _back_to_training(self) -> None:
+        """Undo what scoring did to the model (eval mode, channels-last weights, video state)."""
+        self.model.reset_state()
+        self.model.to(memory_format=torch.contiguous_format)
+        self.model.train()
+
+    def validate(self) -> dict[str, Any]:
+        """Y-channel PSNR/SSIM on the objective's held-out validation set (see ``Objective.validate``)."""
         self.model.eval()
-        pairs = self.objective.validation_pairs()
-        if not pairs:
-            return {}
-        p, s = [], []
-        for _, degraded, clean in pairs:
-            out = restore(degraded, self.model, _opts(self.device)).image
-            p.append(psnr_y(out, clean))
-            s.append(ssim_y(out, clean))
-        return {"val_psnr_y": float(np.mean(p)), "val_ssim_y": float(np.mean(s)), "val_n": len(pairs)}
+        try:
+            return self.objective.validate(self.model, self.device)
+        finally:
+            self._back_to_training()
+
+    def final_scores(self) -> dict[str, Any]:
+        """Validation scores plus the config's ``[eval.*]`` sets (never trained on), for the weight file."""
+        scores: dict[str, Any] = dict(self.validate())
+        self.model.eval()
+        try:
+            for name, spec in self.cfg.get("eval", {}).items():
+                scores[name] = evaluate_spec(self.model, spec, self.data_root, self.device)
+        finally:
+            self._back_to_training()
+        return scores
 
     # -- the product ---------------------------------------------------------------------------------
     def export(self, path: Path, scores: dict[str, Any] | None = None) -> Path:
@@ -275,12 +350,6 @@ class Trainer:
             "scores": scores or {},
         }
         return save_weights(self.model, path, meta)
-
-
-def _opts(device: torch.device):
-    from weatherstudio.engine.restore import RestoreOptions
-
-    return RestoreOptions(device=device)
 
 
 def hardware_description(device: torch.device, world: int) -> str:

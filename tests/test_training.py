@@ -1,0 +1,266 @@
+"""The training engine: every objective trains, resumes bit-exactly, runs data-parallel, keeps held-out data out.
+
+Most tests build a small data root of their own (procedural "photos" and rainy pairs synthesized from them),
+so they need nothing beside the checkout; the split test on the real photo collection skips without ../shared.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from weatherstudio.engine.datasets import PhotoPool, batch_rng, clean_photos, rotated_crop_pair, split_of
+from weatherstudio.engine.objectives import GTRainObjective, SyntheticSnowObjective, make_objective
+from weatherstudio.engine.training import Trainer, load_config, lr_at, weights_digest
+from weatherstudio.models.registry import build_model
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread: bit-exact CPU results and no oversubscription of a shared machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _photo(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A procedural 'photo': a smooth colour gradient with a few filled shapes and some texture (uint8 RGB)."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    c0, c1 = rng.uniform(0.1, 0.9, 3), rng.uniform(0.1, 0.9, 3)
+    t = (xx / w * rng.uniform(0.3, 1.0) + yy / h * rng.uniform(0.3, 1.0))[..., None] / 2.0
+    img = (c0 * (1 - t) + c1 * t).astype(np.float32)
+    for _ in range(4):
+        colour = tuple(float(v) for v in rng.uniform(0, 1, 3))
+        centre = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+        cv2.circle(img, centre, int(rng.integers(5, h // 3)), colour, -1)
+    img += rng.normal(0, 0.02, img.shape).astype(np.float32)
+    return np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _write(path: Path, rgb: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """clean/ photos covering all three hash splits, train/RainTrainL and test/Rain100L pairs."""
+    from weatherstudio.synth import synthesize_rain
+
+    root = tmp_path_factory.mktemp("data")
+    rng = np.random.default_rng(7)
+    counts = {"train": 0, "val": 0, "test": 0}
+    i = 0
+    while min(counts["val"], counts["test"]) < 3 or counts["train"] < 12:
+        p = root / "clean" / "scenes" / f"scene_{i:03d}.png"
+        _write(p, _photo(rng, 72, 96))
+        counts[split_of(p)] += 1
+        i += 1
+    for folder, n in (("train/RainTrainL", 12), ("test/Rain100L", 3)):
+        for k in range(n):
+            clean = _photo(rng, 64, 80)
+            rainy = synthesize_rain(clean, "light", rng).x
+            _write(root / folder / "clean" / f"rain-{k}.png", clean)
+            _write(root / folder / "rainy" / f"rain-{k}.png", np.round(rainy * 255).astype(np.uint8))
+    return root
+
+
+def _tiny(name: str, **data: object) -> dict:
+    """A shipped lite config, shrunk: 24² crops, batch 2, two validation crops, no final evaluation sets."""
+    cfg = copy.deepcopy(load_config(name))
+    cfg["data"].update({"crop": 24, "batch": 2, "max_side": 96, **data})
+    cfg["val"] = {"every": 0, "n": 2, "size": 32, "frames": 2}
+    cfg["eval"] = {}
+    cfg["checkpoint_every"] = 1000
+    if "real_pairs" in cfg["data"]:
+        cfg["data"]["holdout"] = 3
+    return cfg
+
+
+def _state_equal(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# -- data ------------------------------------------------------------------------------------------------------
+
+
+def test_held_out_photos_never_train(data_root: Path) -> None:
+    train = PhotoPool.load(data_root / "clean", "train", 96)
+    held = set(PhotoPool.load(data_root / "clean", "val", 96).names) | set(
+        PhotoPool.load(data_root / "clean", "test", 96).names
+    )
+    assert len(train) >= 12 and len(held) >= 6
+    assert not held & set(train.names)
+    objective = make_objective(build_model("resdesnow", "lite"), _tiny("resdesnow_lite"), data_root)
+    assert isinstance(objective, SyntheticSnowObjective)
+    assert objective.pool.names == train.names
+    val_names = {n.split("#")[0] for n, _, _ in objective.validation_pairs()}
+    assert val_names and val_names <= set(PhotoPool.load(data_root / "clean", "val", 96).names)
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "clean").is_dir(), reason="needs ../shared/data/clean (the photo collection)")
+def test_shared_photo_splits_are_disjoint() -> None:
+    parts = {
+        s: {f"{p.parent.name}/{p.name}" for p in clean_photos(SHARED_DATA / "clean", s)}
+        for s in ("train", "val", "test")
+    }
+    assert all(len(v) >= 20 for v in parts.values())
+    assert not parts["train"] & parts["val"] and not parts["train"] & parts["test"] and not parts["val"] & parts["test"]
+
+
+def test_batches_are_a_function_of_seed_step_rank(data_root: Path) -> None:
+    objective = make_objective(build_model("desnownet", "lite"), _tiny("desnownet_lite"), data_root)
+    a = objective.batch(batch_rng(0, 5, 0), 2, 24)
+    b = objective.batch(batch_rng(0, 5, 0), 2, 24)
+    c = objective.batch(batch_rng(0, 5, 1), 2, 24)
+    assert set(a) == {"input", "target", "mask"} and a["mask"].shape == (2, 1, 24, 24)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["input"], c["input"])
+    # eq. 1 holds for the batch: where the mask is 0 the input is the clean image
+    clear = a["mask"] == 0
+    assert clear.any() and torch.allclose(
+        a["input"][clear.expand_as(a["input"])], a["target"][clear.expand_as(a["input"])]
+    )
+
+
+def test_rotated_crop_shows_no_border() -> None:
+    rng = np.random.default_rng(0)
+    a = np.full((80, 90, 3), 200, np.uint8)
+    for _ in range(20):
+        x, y = rotated_crop_pair(rng, a, a, 40, 13.0)
+        assert x.shape == (40, 40, 3) and np.array_equal(x, y)
+        assert x.min() == 200  # a border would bring in other values
+
+
+# -- schedule ----------------------------------------------------------------------------------------------------
+
+
+def test_lr_schedule_with_restarts() -> None:
+    base, total, warmup, final = 1e-3, 1000, 10, 1e-5
+    for step in (0, 5, 10, 400, 999):  # without restarts: the original warm-up + cosine
+        t = min(1.0, (step - warmup) / (total - warmup))
+        want = (
+            base * (step + 1) / warmup if step < warmup else final + 0.5 * (base - final) * (1 + math.cos(math.pi * t))
+        )
+        assert lr_at(step, base, total, warmup, final) == pytest.approx(want, rel=1e-12)
+    r = [600]
+    assert lr_at(599, base, total, warmup, final, r) == pytest.approx(final, rel=0.05)
+    assert lr_at(600, base, total, warmup, final, r) == pytest.approx(base / warmup)
+    assert lr_at(610, base, total, warmup, final, r) == pytest.approx(base, rel=1e-3)
+    assert lr_at(999, base, total, warmup, final, r) == pytest.approx(final, rel=0.05)
+
+
+# -- every objective -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("arch", ["lpnet", "desnownet", "resdesnow", "j4rnet", "gtrain"])
+def test_every_objective_trains_and_validates(arch: str, data_root: Path, tmp_path: Path) -> None:
+    extra: dict = {}
+    if arch == "j4rnet":
+        extra["clip_frames_schedule"] = [{"from_step": 0, "frames": 1, "batch": 2}, {"from_step": 1, "frames": 2}]
+    if arch == "gtrain":
+        extra["batch"] = 3  # InfoNCE needs negatives
+    cfg = _tiny(f"{arch}_lite", **extra)
+    trainer = Trainer(cfg, tmp_path / "run", data_root=data_root, device="cpu", steps=2)
+    before = weights_digest(trainer.model)
+    summary = trainer.train(progress=False)
+    assert summary["step"] == 2 and (tmp_path / "run" / "checkpoint.pt").is_file()
+    assert all(math.isfinite(v) for v in summary["losses"].values()) and summary["losses"]["total"] > 0
+    assert weights_digest(trainer.model) != before
+    scores = trainer.validate()
+    assert scores["val_n"] >= 2 and math.isfinite(scores["val_psnr_y"]) and 0 < scores["val_ssim_y"] <= 1
+    assert trainer.model.training and trainer.objective.description and trainer.objective.data_description()
+    if arch == "j4rnet":
+        assert math.isfinite(scores["val_flicker"])
+        assert trainer.objective.phase(0, 2) == (1, 2) and trainer.objective.phase(1, 2) == (2, 2)
+
+
+def test_gtrain_offsets_learn_at_a_tenth(data_root: Path, tmp_path: Path) -> None:
+    trainer = Trainer(_tiny("gtrain_lite", batch=3), tmp_path, data_root=data_root, device="cpu", steps=1)
+    assert isinstance(trainer.objective, GTRainObjective)
+    groups = trainer.optimizer.param_groups
+    slow = [g for g in groups if g.get("lr_scale") == 0.1]
+    n_deform = sum(1 for n, _ in trainer.model.named_parameters() if ".offset." in n or ".modulator." in n)
+    assert len(groups) == 2 and len(slow) == 1 and len(slow[0]["params"]) == n_deform > 0
+    trainer.train(progress=False)
+    assert slow[0]["lr"] == pytest.approx(0.1 * next(g for g in groups if "lr_scale" not in g)["lr"])
+
+
+def test_final_scores_on_synthetic_and_folder_sets(data_root: Path, tmp_path: Path) -> None:
+    cfg = _tiny("j4rnet_lite", clip_frames_schedule=[{"from_step": 0, "frames": 1}])
+    cfg["eval"] = {
+        "video": {"synthetic": "rain-video", "preset": "heavy", "frames": 2, "size": 32, "limit": 2, "max_side": 96},
+        "stills": {"synthetic": "rain", "preset": "light", "max_side": 96, "limit": 2},
+        "folder": {"rainy": "test/Rain100L/rainy", "clean": "test/Rain100L/clean"},
+    }
+    trainer = Trainer(cfg, tmp_path, data_root=data_root, device="cpu", steps=1)
+    scores = trainer.final_scores()
+    assert scores["video"]["n"] == 4 and math.isfinite(scores["video"]["flicker"])
+    assert scores["stills"]["n"] == 2 and "'test' split" in scores["stills"]["data"]
+    assert scores["folder"]["n"] == 3 and math.isfinite(scores["folder"]["psnr_y"])
+    again = trainer.final_scores()  # the sets are fixed: same model, same scores
+    assert again["video"]["psnr_y"] == scores["video"]["psnr_y"]
+
+
+# -- resume and data parallel ----------------------------------------------------------------------------------
+
+
+def test_resume_is_bit_exact(data_root: Path, tmp_path: Path) -> None:
+    """6 steps straight = 3 steps, a new Trainer resuming from the checkpoint, 3 more (across a phase change)."""
+    cfg = _tiny("j4rnet_lite", clip_frames_schedule=[{"from_step": 0, "frames": 1}, {"from_step": 4, "frames": 2}])
+    cfg["optim"].update({"warmup": 2, "restarts": [4]})
+    prefetched = {**cfg, "prefetch": True}  # batches drawn in a worker thread must be the same batches
+    straight = Trainer(prefetched, tmp_path / "a", data_root=data_root, device="cpu", steps=6)
+    straight.train(progress=False)
+    first = Trainer(cfg, tmp_path / "b", data_root=data_root, device="cpu", steps=6)
+    first.train(max_steps=3, progress=False)
+    resumed = Trainer(cfg, tmp_path / "b", data_root=data_root, device="cpu", steps=6)
+    assert resumed.step == 3
+    resumed.train(progress=False)
+    assert resumed.step == 6
+    assert _state_equal(straight.model.state_dict(), resumed.model.state_dict())
+    sa, sb = straight.optimizer.state_dict()["state"], resumed.optimizer.state_dict()["state"]
+    assert sa.keys() == sb.keys() and all(_state_equal(sa[k], sb[k]) for k in sa)
+    assert not _state_equal(straight.model.state_dict(), first.model.state_dict())
+
+
+def test_two_ranks_end_with_the_same_weights(data_root: Path, tmp_path: Path) -> None:
+    cfg_path = tmp_path / "tiny_resdesnow.toml"
+    cfg_path.write_text(
+        'seed = 3\n[model]\narch = "resdesnow"\nconfig = "lite"\n'
+        "[data]\ncrop = 24\nbatch = 2\nmax_side = 96\n"
+        "[optim]\nlr = 1e-3\nsteps = 3\n"
+        "[val]\nevery = 0\nn = 1\nsize = 32\n"
+    )
+    run = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    cmd += ["-m", "weatherstudio", "train", str(cfg_path), "--steps", "3", "--run-dir", str(run)]
+    cmd += ["--data", str(data_root), "--device", "cpu"]
+    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    record = json.loads((run / "ddp_digests.json").read_text())
+    torch.manual_seed(3)
+    initial = weights_digest(build_model("resdesnow", "lite"))
+    assert record["step"] == 3 and len(record["ranks"]) == 2, record
+    assert record["ranks"][0] == record["ranks"][1], (record, done.stderr[-3000:])
+    assert record["initial"] == initial != record["ranks"][0], (record, initial)
+    state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
+    model = build_model("resdesnow", "lite")
+    model.load_state_dict(state["model"])
+    assert weights_digest(model) == record["ranks"][0]
+    assert (run / "resdesnow_lite.safetensors").is_file()
