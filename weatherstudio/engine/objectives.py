@@ -207,6 +207,26 @@ def _photo_description(pool: PhotoPool, data: dict[str, Any]) -> str:
 # -- LPNet: real pairs ---------------------------------------------------------------------------------------
 
 
+def real_pairs(data: dict[str, Any], data_root: Path, part: str = "train") -> list[PairFolder]:
+    """The ``[data] real_pairs`` folders (``rainy/`` and ``clean/`` each), without (or only) the held-out pairs."""
+    holdout = int(data.get("holdout", 0))
+    return [
+        PairFolder.load(data_root / d / "rainy", data_root / d / "clean", holdout, part)
+        for d in data.get("real_pairs", [])
+    ]
+
+
+def held_out_pairs(data: dict[str, Any], data_root: Path) -> Pairs:
+    """The held-out real pairs as (name, degraded, clean), float32 in [0, 1]; none without ``holdout``."""
+    if not data.get("holdout"):
+        return []
+    return [
+        (n, a / np.float32(255), b / np.float32(255))
+        for folder in real_pairs(data, data_root, "val")
+        for n, a, b in zip(folder.names, folder.inputs, folder.targets)
+    ]
+
+
 class PairedRainObjective(Objective):
     """Real rainy/clean pairs (e.g. RainTrainL), random crops with flips; optional synthetic rain mixed in.
 
@@ -218,11 +238,7 @@ class PairedRainObjective(Objective):
     def __init__(self, model: RestorationModel, cfg: dict[str, Any], data_root: Path) -> None:
         super().__init__(model, cfg, data_root)
         data = cfg["data"]
-        holdout = int(data.get("holdout", 0))
-        self.pairs = [
-            PairFolder.load(data_root / d / "rainy", data_root / d / "clean", holdout, "train")
-            for d in data.get("real_pairs", [])
-        ]
+        self.pairs = real_pairs(data, data_root)
         if not self.pairs:
             raise WeatherStudioError("the config names no training pairs ([data] real_pairs)")
         self.synth_fraction = float(data.get("synth_fraction", 0.0))
@@ -243,15 +259,7 @@ class PairedRainObjective(Objective):
     def validation_pairs(self) -> Pairs:
         """Held-out real pairs: (name, degraded, clean) as float32 in [0, 1] (+ synthetic ones when mixed)."""
         data = self.cfg["data"]
-        out = []
-        for d in data.get("real_pairs", []) if data.get("holdout") else []:
-            folder = PairFolder.load(
-                self.data_root / d / "rainy", self.data_root / d / "clean", int(data["holdout"]), "val"
-            )
-            out += [
-                (n, a / np.float32(255), b / np.float32(255))
-                for n, a, b in zip(folder.names, folder.inputs, folder.targets)
-            ]
+        out = held_out_pairs(data, self.data_root)
         if self.pool is not None:
             n, size, presets = self._val_settings(self.synth_presets)
             out = [(f"real/{n_}", a, b) for n_, a, b in out]
@@ -516,11 +524,7 @@ class GTRainObjective(Objective):
         from weatherstudio.models.losses.gtrain import GTRainLoss
 
         data = cfg["data"]
-        holdout = int(data.get("holdout", 0))
-        self.pairs = [
-            PairFolder.load(data_root / d / "rainy", data_root / d / "clean", holdout, "train")
-            for d in data.get("real_pairs", [])
-        ]
+        self.pairs = real_pairs(data, data_root)
         self.real_index = [(f, i) for f, folder in enumerate(self.pairs) for i in range(len(folder))]
         self.synth_fraction = float(data.get("synth_fraction", 0.5 if self.pairs else 1.0))
         if not self.pairs:
@@ -568,15 +572,7 @@ class GTRainObjective(Objective):
 
     def validation_pairs(self) -> Pairs:
         data = self.cfg["data"]
-        out: Pairs = []
-        for d in data.get("real_pairs", []) if data.get("holdout") else []:
-            folder = PairFolder.load(
-                self.data_root / d / "rainy", self.data_root / d / "clean", int(data["holdout"]), "val"
-            )
-            out += [
-                (f"real/{n}", a / np.float32(255), b / np.float32(255))
-                for n, a, b in zip(folder.names, folder.inputs, folder.targets)
-            ]
+        out: Pairs = [(f"real/{n}", a, b) for n, a, b in held_out_pairs(data, self.data_root)]
         if self.synth_fraction > 0:
             n, size, presets = self._val_settings(self.presets)
             out += [
