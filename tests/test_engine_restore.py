@@ -8,19 +8,16 @@ import torch
 
 from weatherstudio.core.tiling import overlaps, plan_tiles, tile_weight
 from weatherstudio.engine.device import DeviceError, resolve_device
+from weatherstudio.engine.loader import load_model
 from weatherstudio.engine.restore import RestoreCancelled, RestoreOptions, default_overlap, restore, restore_preview
 from weatherstudio.models.base import ModelOutput, RestorationModel
 from weatherstudio.models.registry import build_model
+from weatherstudio.synth import synthesize_rain
 
 
 def _lpnet() -> torch.nn.Module:
-    torch.manual_seed(0)
-    model = build_model("lpnet", "paper")
-    # Random weights big enough that the network really changes the picture (not a near-identity).
-    with torch.no_grad():
-        for p in model.parameters():
-            p.mul_(3.0)
-    return model.eval()
+    """The LPNet the app ships (trained weights make realistic activations and maps)."""
+    return load_model("lpnet")[0]
 
 
 def _photo_like(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
@@ -32,7 +29,7 @@ def _photo_like(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
 @pytest.mark.parametrize(("height", "width"), [(300, 457), (257, 256)])
 def test_tiled_equals_whole_image(height: int, width: int, rng) -> None:
     model = _lpnet()
-    img = _photo_like(height, width, rng)
+    img = synthesize_rain(_photo_like(height, width, rng), "light", rng).x  # streaks for LPNet to take out
     whole = restore(img, model, RestoreOptions(device="cpu", tile=0, return_maps=True))
     tiled = restore(img, model, RestoreOptions(device="cpu", tile=160, return_maps=True))
     assert tiled.tiles > 1 and whole.tiles == 1
@@ -41,15 +38,14 @@ def test_tiled_equals_whole_image(height: int, width: int, rng) -> None:
     assert diff.mean() < 0.5 / 255
     for name, m in whole.maps.items():
         assert tiled.maps[name].shape == m.shape
-        if whole.specs[name].scale < 0.25:
-            continue  # a 160-px tile is 10 px wide at 1/16: too little context to expect agreement there
-        # relative to the map's own magnitude (random weights ×3 give coarse levels values of ~2)
-        assert np.abs(tiled.maps[name] - m).mean() < 5e-3 * (np.abs(m).mean() + 1e-3)
+        if whole.specs[name].scale < 0.5:
+            continue  # a 160-px tile with a 32-px overlap has 8 px of context at 1/4: coarse maps only roughly agree
+        assert np.abs(tiled.maps[name] - m).mean() < 5e-3 * (np.abs(m).mean() + 1e-3)  # relative to its magnitude
 
 
 def test_default_overlap_follows_the_receptive_field() -> None:
     model = build_model("lpnet")
-    assert default_overlap(model) == 64  # half of its 128-pixel effective context
+    assert default_overlap(model) == 32  # half of its 64-pixel effective context
 
 
 def test_tile_weights_sum_to_one_everywhere() -> None:

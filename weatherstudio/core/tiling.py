@@ -33,15 +33,23 @@ class Tile:
     right: bool
 
 
-def _starts(size: int, tile: int, overlap: int, align: int) -> list[int]:
+def _axis(size: int, tile: int, overlap: int, align: int) -> tuple[list[int], int]:
+    """Tile origins along one axis and the tile length actually used.
+
+    As few tiles as ``tile`` allows, then shrunk evenly so that they cover ``size`` with little waste (a
+    4000-pixel side in 512-pixel tiles gets nine 480-pixel tiles, not nine 512-pixel tiles of which the
+    last mostly repeats its neighbour). Origins stay multiples of ``align``.
+    """
     if size <= tile:
-        return [0]
-    stride = max(align, (tile - overlap) // align * align)
-    count = math.ceil((size - tile) / stride) + 1
-    starts = [min(i * stride, size - tile) for i in range(count)]
-    # The last tile is moved back to end at the border; keep its origin aligned (it may then be a bit shorter).
-    starts[-1] = (size - tile) // align * align
-    return sorted(set(starts))
+        return [0], size
+    step_max = max(align, (tile - overlap) // align * align)
+    count = math.ceil((size - overlap) / step_max)
+    step = min(step_max, math.ceil((size - overlap) / count / align) * align)
+    length = min(tile, step + overlap)
+    starts = [i * step for i in range(count)]
+    while starts[-1] + length < size:  # alignment rounding left the border uncovered: one more tile
+        starts.append(starts[-1] + step)
+    return [s for s in starts if s < size], length
 
 
 def _extent(start: int, tile: int, size: int, last: bool, congruence: int) -> int:
@@ -56,13 +64,13 @@ def plan_tiles(height: int, width: int, tile: int, overlap: int, align: int = 1,
     """Cover ``height × width`` with tiles of about ``tile`` pixels overlapping by at least ``overlap``."""
     if tile <= overlap:
         raise ValueError(f"tile ({tile}) must be larger than the overlap ({overlap})")
-    ys = _starts(height, tile, overlap, align)
-    xs = _starts(width, tile, overlap, align)
+    ys, tile_h = _axis(height, tile, overlap, align)
+    xs, tile_w = _axis(width, tile, overlap, align)
     tiles = []
     for i, y in enumerate(ys):
-        h = _extent(y, tile, height, i == len(ys) - 1, congruence)
+        h = _extent(y, tile_h, height, i == len(ys) - 1, congruence)
         for j, x in enumerate(xs):
-            w = _extent(x, tile, width, j == len(xs) - 1, congruence)
+            w = _extent(x, tile_w, width, j == len(xs) - 1, congruence)
             tiles.append(Tile(y, x, h, w, i > 0, i < len(ys) - 1, j > 0, j < len(xs) - 1))
     return tiles
 

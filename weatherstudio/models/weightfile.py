@@ -42,6 +42,7 @@ def save_weights(model: RestorationModel, path: str | os.PathLike[str], metadata
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         save_file(tensors, str(tmp), metadata={METADATA_KEY: json.dumps(meta, sort_keys=True)})
+        os.chmod(tmp, 0o644)  # a weight file is data to share, whatever the temporary file was created with
         os.replace(tmp, path)
     finally:
         if tmp.exists():
