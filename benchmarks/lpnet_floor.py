@@ -22,40 +22,29 @@ from weatherstudio.models.registry import build_model
 
 
 def count_macs(model: torch.nn.Module, h: int, w: int) -> int:
-    """Multiply-adds of one forward on 1×3×h×w: learned convs by hooks, the fixed pyramid convs by hand."""
+    """Multiply-adds of one forward on 1×3×h×w: every 2-D convolution and transposed convolution,
+    learned layers and the fixed pyramid kernels alike (counted by wrapping torch's functional ops)."""
     macs = 0
-
-    def hook(mod: torch.nn.Conv2d, inp, out) -> None:
-        nonlocal macs
-        k = mod.kernel_size[0] * mod.kernel_size[1] * (mod.in_channels // mod.groups)
-        macs += out.numel() * k
-
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
     orig_conv2d, orig_tconv = F.conv2d, F.conv_transpose2d
-    fixed = 0
 
     def conv2d(x, weight, *a, **kw):
-        nonlocal fixed
+        nonlocal macs
         out = orig_conv2d(x, weight, *a, **kw)
-        fixed += out.numel() * weight.shape[1] * weight.shape[2] * weight.shape[3]
+        macs += out.numel() * weight.shape[1] * weight.shape[2] * weight.shape[3]
         return out
 
     def tconv(x, weight, *a, **kw):
-        nonlocal fixed
-        fixed += x.numel() * weight.shape[2] * weight.shape[3]
+        nonlocal macs
+        macs += x.numel() * weight.shape[1] * weight.shape[2] * weight.shape[3]
         return orig_tconv(x, weight, *a, **kw)
 
-    import weatherstudio.core.pyramid as pyr
-
-    pyr.F.conv2d, pyr.F.conv_transpose2d = conv2d, tconv
+    F.conv2d, F.conv_transpose2d = conv2d, tconv
     try:
         with torch.inference_mode():
             model(torch.rand(1, 3, h, w))
     finally:
-        pyr.F.conv2d, pyr.F.conv_transpose2d = orig_conv2d, orig_tconv
-        for hd in handles:
-            hd.remove()
-    return macs + fixed
+        F.conv2d, F.conv_transpose2d = orig_conv2d, orig_tconv
+    return macs
 
 
 def sgemm_gflops(n: int = 2048, reps: int = 5) -> float:
@@ -88,7 +77,10 @@ def main() -> None:
     t = time.perf_counter()
     res = restore(img, model, RestoreOptions(device="cpu", tile=args.tile))
     total = time.perf_counter() - t
-    covered = sum(min(args.tile + 16, h) * min(args.tile + 16, w) for _ in range(res.tiles))
+    from weatherstudio.core.tiling import plan_tiles
+    from weatherstudio.engine.restore import ALIGN
+
+    covered = sum(t.h * t.w for t in plan_tiles(h, w, res.tile, res.overlap, ALIGN, model.size_congruence))
     print(f"measured: {w}×{h} in {total:.2f} s ({res.tiles} tiles of {res.tile}, overlap {res.overlap}) = "
           f"{total / floor:.1f}× the floor; tiles cover ≈{covered / (h * w):.2f}× the image")
     # Where the time goes inside one tile.

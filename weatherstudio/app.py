@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
             _say("error: no display to open the window on; use --screenshot OUT.png, or 'weatherstudio demo'", True)
             return 2
         os.environ["QT_QPA_PLATFORM"] = "offscreen"  # a screenshot needs no screen
+        os.environ.setdefault("QT_LOGGING_RULES", "qt.qpa.*=false")  # the offscreen plugin's size-hint chatter
     import pyqtgraph as pg
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication

@@ -143,6 +143,7 @@ class ModelPanel(QWidget):
         self.config.clear()
         for name in entry.configs:
             self.config.addItem(name, name)
+        self.config.setCurrentIndex(max(0, self.config.findData(_preferred_config(self.arch(), entry.configs))))
         self._quiet -= 1
         self._fill_weights()
         self._emit()
@@ -270,3 +271,17 @@ class ModelPanel(QWidget):
         s.set("tile", self.tile.value())
         s.set("overlap", self.overlap.value())
         s.set("compute_maps", f["maps"])
+
+
+def _preferred_config(arch: str, configs: dict) -> str:
+    """The variant to offer first: one that ships trained weights (lite before paper), else the default."""
+    from weatherstudio.models.registry import default_config_name
+    from weatherstudio.weights import shipped_weights
+
+    trained = {w.config_name for w in shipped_weights(arch)}
+    default = default_config_name(arch)
+    for name in [default, *configs]:
+        if name in trained:
+            return name
+    return default
+
