@@ -11,6 +11,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
 from tests.gui.helpers import open_and_wait, write_photo
+from weatherstudio.weights import shipped_weights
 
 pytestmark = pytest.mark.gui
 
@@ -98,8 +99,12 @@ def test_drop_a_file_and_recent_files(qtbot, window, tmp_path: Path) -> None:
 
 def test_untrained_model_is_labelled(qtbot, window, photo: Path) -> None:
     open_and_wait(qtbot, window, photo)
-    if not window.result.model.untrained:
-        pytest.skip("trained lpnet weights ship now; the untrained banner is not shown")
+    assert not window.result.model.untrained  # LPNet ships trained weights: no warning
+    assert window.banner.level != "warning"
+    untrained = next(a for a in ("resdesnow", "desnownet", "gtrain", "j4rnet") if not shipped_weights(a))
+    with qtbot.waitSignal(window.restore_done, timeout=60_000):
+        window.model_panel.set_arch(untrained)
+    assert window.result.model.untrained
     assert window.banner.level == "warning" and "untrained" in window.banner.text()
     assert "Untrained (random init)" in window.model_panel.weights.currentText()
 

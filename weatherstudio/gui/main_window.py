@@ -248,6 +248,8 @@ class MainWindow(FileCommands, QMainWindow):
         self.inspector.set_maps(result.maps, result.specs, result.thumbnails, (w, h), Path(self.doc_path).stem, context,
                                 show=self.tabs.currentWidget() is self.inspector)
         self.status.set_run(result.device, result.seconds, result.tiles)
+        if self.banner.level == "error":  # a run that succeeded supersedes an earlier failure's message
+            self.banner.dismiss()
         notes = f" ({'; '.join(result.notes)})" if result.notes else ""
         self._finish_run(f"Restored in {result.seconds:.2f} s on {result.device}{notes}")
         self.restore_done.emit()
