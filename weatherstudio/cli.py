@@ -137,14 +137,19 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from weatherstudio.engine.bench import bench
+    from weatherstudio.engine.bench import iter_scores, paired_files, summarize
     from weatherstudio.engine.loader import load_model
 
     model, meta = load_model(args.model, args.weights, args.config, allow_untrained=args.untrained)
-    bar = None if args.json else None
-    report = bench(model, Path(args.rainy), Path(args.clean), _restore_options(args), on_image=None)
-    if bar:
-        bar.close()
+    pairs = paired_files(Path(args.rainy), Path(args.clean))
+    bar = _progress_bar(len(pairs), "bench", "img")
+    records = []
+    for record in iter_scores(model, pairs, _restore_options(args)):
+        records.append(record)
+        bar.set_postfix(psnr_y=f"{record['psnr_y']:.2f}", refresh=False)
+        bar.update(1)
+    bar.close()
+    report = summarize(records)
     if args.json:
         d = report.as_dict(with_images=args.per_image)
         d.update({"model": args.model, "weights": meta.get("path", "untrained" if meta.get("untrained") else "")})
