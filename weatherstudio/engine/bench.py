@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,18 +85,3 @@ def summarize(records: list[dict]) -> BenchReport:
         input_ssim_y=mean("input_ssim_y"),
         per_image=records,
     )
-
-
-def bench(
-    model: RestorationModel,
-    degraded_dir: Path,
-    clean_dir: Path,
-    options: RestoreOptions | None = None,
-    on_image: Callable[[dict], None] | None = None,
-) -> BenchReport:
-    records = []
-    for record in iter_scores(model, paired_files(degraded_dir, clean_dir), options):
-        records.append(record)
-        if on_image:
-            on_image(record)
-    return summarize(records)

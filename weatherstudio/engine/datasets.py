@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from weatherstudio.core.errors import WeatherStudioError
-from weatherstudio.core.image_io import list_images, read_image
+from weatherstudio.core.image_io import list_images, read_image, to_uint8
 
 #: Photos of ../shared/data/clean whose name hashes to these buckets (of 10) never train: 8 = validation, 9 = test.
 VAL_BUCKET, TEST_BUCKET = 8, 9
@@ -47,10 +47,6 @@ def clean_photos(root: Path, split: str) -> list[Path]:
     return [p for p in list_images(folders) if split_of(p) == split]
 
 
-def _to_uint8(rgb: np.ndarray) -> np.ndarray:
-    return np.clip(np.round(rgb * 255.0), 0, 255).astype(np.uint8)
-
-
 @dataclass
 class PairFolder:
     """Real degraded/clean pairs with the same file names in two folders, held in memory as 8-bit."""
@@ -69,8 +65,8 @@ class PairFolder:
         if not items:
             raise WeatherStudioError(f"no pairs in {degraded_dir} / {clean_dir}")
         return cls(
-            [_to_uint8(read_image(p).rgb) for p in items],
-            [_to_uint8(read_image(clean[p.name]).rgb) for p in items],
+            [to_uint8(read_image(p).rgb) for p in items],
+            [to_uint8(read_image(clean[p.name]).rgb) for p in items],
             [p.name for p in items],
         )
 
@@ -129,7 +125,7 @@ def load_photo(path: Path, max_side: int = MAX_SIDE) -> np.ndarray:
     if max_side and max(h, w) > max_side:
         f = max_side / max(h, w)
         rgb = cv2.resize(rgb, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
-    return _to_uint8(rgb)
+    return to_uint8(rgb)
 
 
 @dataclass

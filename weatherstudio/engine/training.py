@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -358,8 +357,3 @@ def hardware_description(device: torch.device, world: int) -> str:
     else:
         what = f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores"
     return f"{world}× {what}, torch {torch.__version__}"
-
-
-def seed_everything(seed: int) -> None:
-    np.random.seed(seed)
-    torch.manual_seed(seed)
