@@ -136,15 +136,41 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_source(args: argparse.Namespace):
+    """The records iterator and its description for ``bench``'s one source (folders, clips or synthetic)."""
+    from weatherstudio.engine import bench
+
+    given = [name for name in ("rainy", "clips", "synthetic") if getattr(args, name)]
+    if len(given) != 1 or bool(args.rainy) != bool(args.clean):
+        raise WeatherStudioError("give one source: --rainy DIR --clean DIR, --clips DIR, or --synthetic KIND")
+    if args.rainy:
+        pairs = bench.paired_files(Path(args.rainy), Path(args.clean))
+        return bench.read_pairs(pairs), len(pairs), False, f"{args.rainy} vs {args.clean}"
+    if args.clips:
+        clips = bench.clip_folders(Path(args.clips))
+        return bench.read_clips(clips), len(clips), True, f"clips of {args.clips}"
+    from weatherstudio.engine.training import default_data_root
+
+    presets = {"snow": "medium", "rain": "light", "rain-video": "light"}
+    preset = args.preset or presets[args.synthetic]
+    root = Path(args.data) if args.data else default_data_root()
+    source = bench.synthetic_test_set(
+        args.synthetic, preset, root, limit=args.limit, size=args.size, frames=args.frames, seed=args.seed
+    )
+    what = f"synthetic {preset} {args.synthetic} on the held-out test photos of {root / 'clean'}"
+    return source, args.limit, args.synthetic == "rain-video", what
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
-    from weatherstudio.engine.bench import iter_scores, paired_files, summarize
+    from weatherstudio.engine.bench import iter_clip_scores, iter_scores, summarize
     from weatherstudio.engine.loader import load_model
 
     model, meta = load_model(args.model, args.weights, args.config, allow_untrained=args.untrained)
-    pairs = paired_files(Path(args.rainy), Path(args.clean))
-    bar = _progress_bar(len(pairs), "bench", "img")
+    source, total, clips, what = _bench_source(args)
+    bar = _progress_bar(total or 0, "bench", "clip" if clips else "img")
     records = []
-    for record in iter_scores(model, pairs, _restore_options(args)):
+    scores = iter_clip_scores if clips else iter_scores
+    for record in scores(model, source, _restore_options(args)):
         records.append(record)
         bar.set_postfix(psnr_y=f"{record['psnr_y']:.2f}", refresh=False)
         bar.update(1)
@@ -153,15 +179,22 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.json:
         d = report.as_dict(with_images=args.per_image)
         d.update({"model": args.model, "weights": meta.get("path", "untrained" if meta.get("untrained") else "")})
+        d["data"] = what
         print(json.dumps(d, indent=2))
         return 0
-    print(f"model {args.model}  weights {meta.get('path', 'untrained')}  pairs {report.n}")
+    count = f"clips {report.n} ({report.frames} frames)" if clips else f"pairs {report.n}"
+    print(f"model {args.model}  weights {meta.get('path', 'untrained')}  {count}  data: {what}")
     print(
         f"  Y channel (papers' protocol): PSNR {report.psnr_y:.2f} dB  SSIM {report.ssim_y:.4f}"
         f"   (input: {report.input_psnr_y:.2f} dB / {report.input_ssim_y:.4f})"
     )
     print(f"  RGB:                          PSNR {report.psnr_rgb:.2f} dB  SSIM {report.ssim_rgb:.4f}")
-    print(f"  {report.sec_per_image:.3f} s per image")
+    if clips:
+        print(
+            f"  flicker (mean |ΔY_out − ΔY_clean| between frames, 8-bit): {report.flicker:.3f}"
+            f"   (input: {report.input_flicker:.3f})"
+        )
+    print(f"  {report.sec_per_image:.3f} s per {'frame' if clips else 'image'}")
     return 0
 
 
@@ -330,10 +363,24 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--json", action="store_true")
     m.set_defaults(func=cmd_models)
 
-    b = sub.add_parser("bench", help="PSNR/SSIM (Y channel, papers' protocol) on paired folders")
+    b = sub.add_parser(
+        "bench", help="PSNR/SSIM (Y channel, papers' protocol) on paired folders, clips or held-out synthetic sets"
+    )
     model_args(b)
-    b.add_argument("--rainy", required=True, help="folder of degraded images")
-    b.add_argument("--clean", required=True, help="folder of clean images with the same names")
+    b.add_argument("--rainy", help="folder of degraded images")
+    b.add_argument("--clean", help="folder of clean images with the same names")
+    b.add_argument("--clips", help="folder of clips as 'synth --kind rain-video' writes them (adds flicker)")
+    b.add_argument(
+        "--synthetic",
+        choices=["snow", "rain", "rain-video"],
+        help="weather synthesized (fixed seed) on the held-out test split of <data>/clean",
+    )
+    b.add_argument("--preset", help="with --synthetic: snow small/medium/large, rain light/heavy")
+    b.add_argument("--data", help="with --synthetic: data root (default ../shared/data beside the repository)")
+    b.add_argument("--limit", type=int, help="with --synthetic: at most this many photos/clips")
+    b.add_argument("--size", type=int, help="with --synthetic: square crops of this size (clips: default 256)")
+    b.add_argument("--frames", type=int, default=5, help="with --synthetic rain-video: frames per clip")
+    b.add_argument("--seed", type=int, help="with --synthetic: the set's seed (default: the configs' test seed)")
     b.add_argument("--json", action="store_true")
     b.add_argument("--per-image", action="store_true", help="with --json: include every image's scores")
     b.set_defaults(func=cmd_bench)

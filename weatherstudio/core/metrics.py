@@ -78,3 +78,20 @@ def score_pair(restored: np.ndarray, reference: np.ndarray) -> dict[str, float]:
         "psnr_rgb": psnr_rgb(restored, reference),
         "ssim_rgb": ssim_rgb(restored, reference),
     }
+
+
+def flicker(frames: list[np.ndarray], reference: list[np.ndarray]) -> float:
+    """Temporal flicker of a clip: mean |Δ_t Y(out) − Δ_t Y(clean)| in 8-bit units, Δ_t the change from frame
+    t − 1 to frame t (frames rounded to 8 bits, Y of BT.601 as for PSNR).
+
+    The clean clip's own changes (the moving camera) cancel; what remains is change the restoration adds or
+    fails to remove between frames: 0 for a perfect restoration, large for flickering streaks or a network
+    that treats each frame differently. The rainy input's value is the baseline.
+    """
+    if len(frames) != len(reference):
+        raise ValueError(f"{len(frames)} frames against {len(reference)} reference frames")
+    if len(frames) < 2:
+        return 0.0
+    yo = [rgb_to_y(quantize8(f)) for f in frames]
+    yc = [rgb_to_y(quantize8(f)) for f in reference]
+    return float(np.mean([np.abs((yo[t] - yo[t - 1]) - (yc[t] - yc[t - 1])).mean() for t in range(1, len(yo))]))

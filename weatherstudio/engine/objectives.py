@@ -99,21 +99,6 @@ def score_pairs(
     return scores
 
 
-def flicker(frames: list[np.ndarray], reference: list[np.ndarray]) -> float:
-    """Temporal flicker: mean |Δ_t Y(out) − Δ_t Y(clean)| in 8-bit units, Δ_t the frame-to-frame difference.
-
-    The clean clip's own changes (the moving camera) cancel; what remains is change the restoration adds or
-    fails to remove between frames (0 for a perfect restoration, large for flickering streaks).
-    """
-    from weatherstudio.core.color import quantize8, rgb_to_y
-
-    if len(frames) < 2:
-        return 0.0
-    yo = [rgb_to_y(quantize8(f)) for f in frames]
-    yc = [rgb_to_y(quantize8(f)) for f in reference]
-    return float(np.mean([np.abs((yo[t] - yo[t - 1]) - (yc[t] - yc[t - 1])).mean() for t in range(1, len(yo))]))
-
-
 def score_clips(
     model: RestorationModel,
     clips: Iterable[tuple[str, list[np.ndarray], list[np.ndarray]]],
@@ -121,8 +106,9 @@ def score_clips(
     prefix: str = "val_",
 ) -> dict[str, Any]:
     """Run each clip frame by frame through the model as the app does (state carried, reset per clip) and
-    score every frame (Y-channel PSNR/SSIM) plus the clip's :func:`flicker`, for outputs and inputs."""
-    from weatherstudio.core.metrics import psnr_y, ssim_y
+    score every frame (Y-channel PSNR/SSIM) plus the clip's :func:`~weatherstudio.core.metrics.flicker`,
+    for outputs and inputs."""
+    from weatherstudio.core.metrics import flicker, psnr_y, ssim_y
     from weatherstudio.engine.restore import restore
 
     p, s, ip, fl, ifl = [], [], [], [], []

@@ -14,9 +14,10 @@ The seed's own variant (Mish in the residual blocks, Kaiming initialisation) is 
 ``init="kaiming"``. The rain-robust loss needs the 2×2 average-pooled output of the residual blocks (1,024-d in
 ``paper``): :meth:`GTRainNet.encode` and :meth:`GTRainNet.forward_train`.
 
-Deformable convolutions use ``torchvision.ops.deform_conv2d`` when torchvision's compiled ops load, and
-otherwise an equivalent pure-PyTorch version (bilinear sampling with ``grid_sample``, zeros outside the
-padded input, then one matrix product), so the model runs wherever PyTorch does.
+Deformable convolutions use ``torchvision.ops.deform_conv2d`` when torchvision's compiled ops load (except
+when training on a CPU, where its backward is slow), and otherwise an equivalent pure-PyTorch version
+(bilinear sampling with ``grid_sample``, zeros outside the padded input, then one matrix product), so the
+model runs wherever PyTorch does.
 """
 
 from __future__ import annotations
@@ -84,8 +85,13 @@ def modulated_deform_conv2d(
     mask: torch.Tensor,
     use_torchvision: bool | None = None,
 ) -> torch.Tensor:
-    """Deformable conv (stride 1, no padding) with torchvision when available (``use_torchvision=None``)."""
-    tv = _torchvision_deform() if use_torchvision in (None, True) else None
+    """Deformable conv (stride 1, no padding) with torchvision when available (``use_torchvision=None``).
+
+    By default a CPU pass that builds a graph (training) uses the PyTorch version: torchvision's CPU backward
+    is about 6× slower than autograd through :func:`deform_conv2d_torch`.
+    """
+    auto_cpu_training = use_torchvision is None and x.device.type == "cpu" and torch.is_grad_enabled()
+    tv = _torchvision_deform() if use_torchvision in (None, True) and not auto_cpu_training else None
     if use_torchvision and tv is None:
         raise RuntimeError("torchvision.ops.deform_conv2d is not available in this environment")
     if tv is not None:
