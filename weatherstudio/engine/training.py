@@ -162,6 +162,10 @@ class Trainer:
         torch.manual_seed(self.seed)  # identical initial weights on every rank
         m = cfg["model"]
         self.model = build_model(m["arch"], m.get("config", "lite")).to(self.device)
+        if "output_init_scale" in m:  # e.g. DesnowNet: start near the identity (see its scale_output_init)
+            if not hasattr(self.model, "scale_output_init"):
+                raise WeatherStudioError(f"[model] output_init_scale: {m['arch']} has no output heads to scale")
+            self.model.scale_output_init(float(m["output_init_scale"]))
         self.initial_digest = weights_digest(self.model) if self.dist.world > 1 else ""
         self.objective = make_objective(self.model, cfg, self.data_root)
         self.step_module: nn.Module = _LossStep(self.model, self.objective)

@@ -246,6 +246,19 @@ class DesnowNet(RestorationModel):
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
 
+    def scale_output_init(self, scale: float) -> None:
+        """Multiply the initial weights of the three output heads (ẑ, a and r) by ``scale``.
+
+        With a small scale the untrained network starts near the identity (ẑ ≈ 0 so y′ ≈ x by eq. 5, r ≈ 0),
+        instead of a saturated tanh residual that training must first undo; a short run then converges from
+        the input rather than from noise. The paper and its port use plain Xavier init (scale 1).
+        """
+        with torch.no_grad():
+            for head in (self.snow_extractor, self.aberration_extractor, self.residual_head):
+                for m in head.modules():
+                    if isinstance(m, nn.Conv2d):
+                        m.weight.mul_(scale)
+
     @property
     def receptive_field(self) -> int:
         """TR's context, then RG's on top of it (eq. 5 is point-wise): 1 + growth(TR) + growth(RG).
