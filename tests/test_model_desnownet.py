@@ -172,3 +172,19 @@ def test_loss_terms_and_weights() -> None:
     assert float(terms["z_hat"]) == pytest.approx(0.04 * 64, rel=1e-4)  # compares the unclamped z_raw
     assert float(terms["total"]) == pytest.approx(0.01 * 3 * 64 + 3 * 0.04 * 64, rel=1e-4)
     assert "weight decay 0.0005" in crit.description
+
+
+def test_scaled_output_init_starts_near_the_identity() -> None:
+    """With its output heads scaled down, the untrained network returns (almost) its input: ẑ ≈ 0, r ≈ 0."""
+    x = torch.rand(2, 3, 40, 40, generator=torch.Generator().manual_seed(0))
+    changes = {}
+    for scale in (1.0, 0.01):
+        torch.manual_seed(0)
+        model = build_model("desnownet", "lite").eval()
+        model.scale_output_init(scale)
+        with torch.no_grad():
+            out = model.forward_train(x)
+        changes[scale] = float((out["y_hat"] - x).abs().mean())
+        if scale < 1:
+            assert float(out["z_hat"].max()) < 0.05 and float(out["residual"].abs().max()) < 0.05
+    assert changes[0.01] < 0.02 < changes[1.0]
