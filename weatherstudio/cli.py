@@ -266,7 +266,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-DEMO_MODELS = {"rain": "lpnet", "snow": "desnownet"}
+DEMO_MODELS = {"rain": "lpnet", "snow": "resdesnow"}  # the best-scoring shipped network of each weather
 
 
 def has_display() -> bool:
@@ -302,7 +302,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
             continue
         dest = out / f"{sample.path.stem}_restored.png"
         res = restore_file(sample.path, dest, model, maps_dir=out / f"{sample.path.stem}_maps", overwrite=True)
-        line = f"  {sample.path.name} -> {dest}  [{arch}, {res.result.seconds:.2f} s, {len(res.result.maps)} maps]"
+        n_maps = len(res.result.maps)
+        maps = f"{n_maps} map" + ("s" if n_maps != 1 else "")
+        line = f"  {sample.path.name} -> {dest}  [{arch}, {res.result.seconds:.2f} s, {maps}]"
         if sample.clean is not None:
             from weatherstudio.core.image_io import read_image
             from weatherstudio.core.metrics import psnr_y
