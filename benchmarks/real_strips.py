@@ -8,7 +8,8 @@ and the full-size output of every model on every photo under ``full/``. For the 
 mean frame-to-frame change of Y (8-bit) of the input and of each model's output: real camera motion is in
 all of them, so only the differences between columns mean anything (lower: steadier).
 
-The research data is never copied into the repository: the strips go to an ignored folder.
+The research data is never copied into the repository: the strips go to an ignored folder (rewritten
+on each run).
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def photos_grid(paths: list[Path], models: list[str], full: Path) -> list[list[n
         for name, model in loaded.items():
             model.reset_state()
             out = restore(rgb, model).image
-            write_image(full / f"{path.stem}_{name}.png", out)
+            write_image(full / f"{path.stem}_{name}.png", out, overwrite=True)
             row.append(_label(out, name))
         rows.append(row)
     return rows
@@ -117,17 +118,18 @@ def main() -> int:
     rain = list_images([real / "rain_photos"])
     rows = photos_grid(rain, _shipped(args.rain_models), full)
     step = max(1, len(rows) // max(1, args.rain_rows))
-    write_image(out / "rain.png", _grid(rows[::step][: args.rain_rows]).astype(np.float32) / 255)
+    write_image(out / "rain.png", _grid(rows[::step][: args.rain_rows]).astype(np.float32) / 255, overwrite=True)
 
     print("snow photos")
     snow = list_images([real / "snow_photos"])
-    write_image(out / "snow.png", _grid(photos_grid(snow, _shipped(args.snow_models), full)).astype(np.float32) / 255)
+    snow_rows = photos_grid(snow, _shipped(args.snow_models), full)
+    write_image(out / "snow.png", _grid(snow_rows).astype(np.float32) / 255, overwrite=True)
 
     print("rain video")
     frames = list_images([real / "rain_video_rb2"])[: args.video_frames]
     show = [len(frames) - 3, len(frames) - 2, len(frames) - 1]
     rows, change = video_grid(frames, _shipped(args.video_models), show)
-    write_image(out / "video.png", _grid(rows).astype(np.float32) / 255)
+    write_image(out / "video.png", _grid(rows).astype(np.float32) / 255, overwrite=True)
     print("  mean |ΔY| between consecutive frames (8-bit; camera motion included, lower = steadier):")
     for name, value in change.items():
         print(f"    {name:10s} {value:.3f}")
