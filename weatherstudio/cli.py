@@ -131,8 +131,15 @@ def cmd_models(args: argparse.Namespace) -> int:
         for cname, c in row["configs"].items():
             print(f"    config {cname:<6} {c['parameters']:>12,} parameters")
         for w in row["weights"] or [{"path": "(no trained weights shipped)", "config": "", "scores": {}}]:
-            scores = ", ".join(f"{k} {v}" for k, v in w["scores"].items()) if isinstance(w["scores"], dict) else ""
-            print(f"    weights {w['path']}" + (f"  [{scores}]" if scores else ""))
+            print(f"    weights {w['path']}")
+            scores = w["scores"] if isinstance(w["scores"], dict) else {}
+            for set_name, v in scores.items():  # the held-out sets scored when the file was trained
+                if isinstance(v, dict) and "psnr_y" in v:
+                    nan = float("nan")
+                    line = f"      {set_name}: PSNR-Y {v['psnr_y']:.2f} dB (input {v.get('input_psnr_y', nan):.2f})"
+                    if "flicker" in v:
+                        line += f", flicker {v['flicker']:.2f} (input {v.get('input_flicker', nan):.2f})"
+                    print(line)
     return 0
 
 
