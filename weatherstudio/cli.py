@@ -160,6 +160,12 @@ def _bench_source(args: argparse.Namespace):
 
     presets = {"snow": "medium", "rain": "light", "rain-video": "light"}
     preset = args.preset or presets[args.synthetic]
+    from weatherstudio.synth.writer import presets_for
+
+    if preset not in presets_for(args.synthetic):
+        raise WeatherStudioError(
+            f"preset {preset!r} is not one of {', '.join(presets_for(args.synthetic))} for {args.synthetic}"
+        )
     root = Path(args.data) if args.data else default_data_root()
     source = bench.synthetic_test_set(
         args.synthetic, preset, root, limit=args.limit, size=args.size, frames=args.frames, seed=args.seed
