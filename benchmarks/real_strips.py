@@ -24,7 +24,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from weatherstudio.core.color import rgb_to_y  # noqa: E402
+from weatherstudio.core.color import quantize8, rgb_to_y  # noqa: E402
 from weatherstudio.core.image_io import list_images, read_image, write_image  # noqa: E402
 from weatherstudio.engine.loader import load_model  # noqa: E402
 from weatherstudio.engine.restore import restore  # noqa: E402
@@ -93,7 +93,7 @@ def video_grid(frames: list[Path], models: list[str], show: list[int]) -> tuple[
         outputs[name] = [restorer.restore_next(f, i).image for i, f in enumerate(inputs)]
     change = {}
     for name, seq in outputs.items():
-        ys = [rgb_to_y(np.round(np.clip(f, 0, 1) * 255) / 255) for f in seq]
+        ys = [rgb_to_y(quantize8(f)) for f in seq]
         change[name] = float(np.mean([np.abs(ys[t] - ys[t - 1]).mean() for t in range(1, len(ys))]))
     rows = [[_label(outputs[n][t], f"{n} frame {t}") for n in outputs] for t in show]
     return rows, change

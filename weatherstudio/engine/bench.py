@@ -157,14 +157,16 @@ def synthetic_test_set(
     size: int | None = None,
     frames: int = 5,
     seed: int | None = None,
+    photos: str = "clean",
+    max_side: int | None = None,
 ) -> Iterator[Pair] | Iterator[Clip]:
-    """Weather synthesized with a fixed seed on the clean photos of ``split`` under ``data_root/clean`` —
-    the same sets the training configs' ``[eval]`` tables score (whole photos, long side ≤ 640 px, unless
-    ``size`` asks for crops; clips of ``frames`` frames of ``size``² (default 256) for "rain-video")."""
-    from weatherstudio.engine.datasets import MAX_SIDE, PhotoPool, iter_synthetic_clips, iter_synthetic_pairs
-    from weatherstudio.engine.objectives import TEST_SEED
+    """Weather synthesized with a fixed seed on the photos of ``split`` under ``data_root/photos`` — the sets
+    the training configs' ``[eval]`` tables score (:func:`~weatherstudio.engine.objectives.evaluate_spec` reads
+    them here): whole photos (long side ≤ ``max_side``, default 640 px) unless ``size`` asks for crops; for
+    "rain-video", clips of ``frames`` frames of ``size``² (default 256)."""
+    from weatherstudio.engine.datasets import MAX_SIDE, TEST_SEED, PhotoPool, iter_synthetic_clips, iter_synthetic_pairs
 
-    pool = PhotoPool.load(Path(data_root) / "clean", split, MAX_SIDE)
+    pool = PhotoPool.load(Path(data_root) / photos, split, MAX_SIDE if max_side is None else int(max_side))
     seed = TEST_SEED if seed is None else int(seed)
     n = limit or len(pool)
     if kind == "rain-video":

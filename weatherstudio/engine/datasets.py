@@ -27,6 +27,8 @@ from weatherstudio.core.image_io import list_images, read_image, to_uint8
 
 #: Photos of ../shared/data/clean whose name hashes to these buckets (of 10) never train: 8 = validation, 9 = test.
 VAL_BUCKET, TEST_BUCKET = 8, 9
+#: Seeds of the fixed synthetic sets made on those photos (any training seed gives the same validation and test data).
+VAL_SEED, TEST_SEED = 8, 9
 
 
 def split_of(path: Path) -> str:

@@ -13,7 +13,7 @@ with the papers' Y-channel PSNR/SSIM; :func:`evaluate_spec` scores a config's ``
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +23,11 @@ import torch
 from weatherstudio.core.errors import WeatherStudioError
 from weatherstudio.engine.datasets import (
     MAX_SIDE,
+    TEST_SEED,
+    VAL_SEED,
     PairFolder,
     PhotoPool,
     flip,
-    iter_synthetic_clips,
-    iter_synthetic_pairs,
     pick_preset,
     random_crop_pair,
     rotated_crop_pair,
@@ -40,9 +40,6 @@ from weatherstudio.engine.datasets import (
     to_tensor,
 )
 from weatherstudio.models.base import RestorationModel
-
-#: Seeds of the fixed synthetic sets (any training seed gives the same validation and test data).
-VAL_SEED, TEST_SEED = 8, 9
 
 Pairs = list[tuple[str, np.ndarray, np.ndarray]]
 Clips = list[tuple[str, list[np.ndarray], list[np.ndarray]]]
@@ -631,18 +628,6 @@ def make_objective(model: RestorationModel, cfg: dict[str, Any], data_root: Path
 # -- final scores on the config's evaluation sets -------------------------------------------------------------
 
 
-def _folder_pairs(rainy_dir: Path, clean_dir: Path) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
-    """The pairs of two folders with the same file names, read one at a time."""
-    from weatherstudio.core.image_io import read_image
-    from weatherstudio.engine.bench import paired_files
-
-    for r, c in paired_files(rainy_dir, clean_dir):
-        x, y = read_image(r).rgb, read_image(c).rgb
-        if x.shape != y.shape:
-            raise WeatherStudioError(f"{r.name}: sizes differ from its clean twin")
-        yield r.name, x, y
-
-
 def evaluate_spec(
     model: RestorationModel, spec: dict[str, Any], data_root: Path, device: torch.device
 ) -> dict[str, Any]:
@@ -657,28 +642,38 @@ def evaluate_spec(
 
     A video model restores still images one at a time from a fresh state.
     """
+    from weatherstudio.engine.bench import paired_files, read_pairs, synthetic_test_set
+
     kind = spec.get("synthetic")
     if kind is None:
-        pairs = _folder_pairs(data_root / spec["rainy"], data_root / spec["clean"])
+        pairs = read_pairs(paired_files(data_root / spec["rainy"], data_root / spec["clean"]))
         raw = score_pairs(model, pairs, device, prefix="")
         what = f"{spec['rainy']} vs {spec['clean']}"
     else:
         split = str(spec.get("split", "test"))
-        pool = PhotoPool.load(data_root / spec.get("photos", "clean"), split, int(spec.get("max_side", MAX_SIDE)))
         preset = str(spec["preset"])
         seed = int(spec.get("seed", TEST_SEED))
-        limit = int(spec.get("limit", 0)) or len(pool)
         size = int(spec.get("size", 0)) or None
+        frames = int(spec.get("frames", 5))
+        source = synthetic_test_set(
+            str(kind),
+            preset,
+            data_root,
+            split=split,
+            limit=int(spec.get("limit", 0)) or None,
+            size=size,
+            frames=frames,
+            seed=seed,
+            photos=str(spec.get("photos", "clean")),
+            max_side=int(spec.get("max_side", MAX_SIDE)),
+        )
         if kind == "rain-video":
-            frames = int(spec.get("frames", 5))
-            raw = score_clips(model, iter_synthetic_clips(pool, [preset], limit, frames, size or 256, seed), device, "")
+            raw = score_clips(model, source, device, "")
             what = f"{raw['n'] // frames} synthetic {preset}-rain clips of {frames} frames ({size or 256}²)"
-        elif kind in ("snow", "rain"):
-            raw = score_pairs(model, iter_synthetic_pairs(pool, kind, [preset], limit, size, seed), device, "")
+        else:
+            raw = score_pairs(model, source, device, "")
             where = f"{size}² crops" if size else "whole photos"
             what = f"{raw['n']} synthetic {preset} {kind}, {where}"
-        else:
-            raise WeatherStudioError(f"unknown synthetic evaluation set {kind!r} (snow, rain or rain-video)")
         what += f" of the {split!r} split of {spec.get('photos', 'clean')}/, seed {seed}"
     out: dict[str, Any] = {"psnr_y": round(raw["psnr_y"], 3), "ssim_y": round(raw["ssim_y"], 4)}
     out["input_psnr_y"] = round(raw["input_psnr_y"], 3)
