@@ -216,6 +216,34 @@ def test_final_scores_on_synthetic_and_folder_sets(data_root: Path, tmp_path: Pa
     assert again["video"]["psnr_y"] == scores["video"]["psnr_y"]
 
 
+def test_channels_last_training_is_the_same_function(data_root: Path, tmp_path: Path) -> None:
+    """NHWC weights and batches (lpnet_lite's ``channels_last``) change speed, not what is learned; they
+    survive validation (which scores in NHWC and hands the model back) and export to a loadable file."""
+    from weatherstudio.models.weightfile import load_weights
+
+    cfg = _tiny("lpnet_lite")
+    assert cfg["channels_last"] is True
+    nhwc = Trainer(cfg, tmp_path / "nhwc", data_root=data_root, device="cpu", steps=3)
+    nhwc.train(max_steps=2, progress=False)
+    nhwc.validate()
+    nhwc.train(progress=False)
+    convs = [p for p in nhwc.model.parameters() if p.dim() == 4 and p.shape[1] > 1 and p.shape[-1] > 1]
+    assert convs and all(p.is_contiguous(memory_format=torch.channels_last) for p in convs)
+    nchw = Trainer({**cfg, "channels_last": False}, tmp_path / "nchw", data_root=data_root, device="cpu", steps=3)
+    nchw.train(progress=False)
+    assert all(p.is_contiguous() for p in nchw.model.parameters())
+    a, b = nhwc.model.state_dict(), nchw.model.state_dict()
+    torch.manual_seed(cfg["seed"])
+    init = build_model("lpnet", "lite").state_dict()  # the initial weights both runs started from
+    moved = max(float((a[k] - init[k]).abs().max()) for k in a)
+    apart = max(float((a[k] - b[k]).abs().max()) for k in a)
+    assert moved > 0 and apart < 0.1 * moved  # rounding-order differences only (a few near-zero grads flip)
+    out = nhwc.export(tmp_path / "lpnet_lite.safetensors")
+    loaded, meta = load_weights(out)
+    assert meta["training"]["steps"] == 3
+    assert _state_equal({k: v.contiguous() for k, v in a.items()}, loaded.state_dict())
+
+
 # -- resume and data parallel ----------------------------------------------------------------------------------
 
 
