@@ -315,11 +315,12 @@ class Trainer:
                 print(f"warning: the {self.dist.world} ranks ended with different weights", file=sys.stderr)
 
     def _to_device(self, t: torch.Tensor) -> torch.Tensor:
+        """A batch tensor on the training device, images (4-D) in the config's memory format."""
         t = t.to(self.device, non_blocking=True)
         return t.contiguous(memory_format=self.memory_format) if t.dim() == 4 else t
 
     def _back_to_training(self) -> None:
-        """Undo what scoring did to the model (eval mode, channels-last weights, video state)."""
+        """Undo what scoring did to the model (eval mode, its memory format, video state)."""
         self.model.reset_state()
         self.model.to(memory_format=self.memory_format)
         self.model.train()
