@@ -266,6 +266,36 @@ def test_resume_is_bit_exact(data_root: Path, tmp_path: Path) -> None:
     assert not _state_equal(straight.model.state_dict(), first.model.state_dict())
 
 
+def test_warm_start_carries_on_from_a_weight_file(data_root: Path, tmp_path: Path) -> None:
+    """--init: a finished run's weight file (its checkpoint gone) continues at its recorded step and schedule."""
+    from weatherstudio.core.errors import WeatherStudioError
+    from weatherstudio.models.weightfile import read_metadata
+
+    cfg = _tiny("lpnet_lite")
+    cfg["optim"].update({"warmup": 1, "restarts": [3]})
+    first = Trainer(cfg, tmp_path / "a", data_root=data_root, device="cpu", steps=3)
+    first.train(progress=False)
+    shipped = first.export(tmp_path / "lpnet_lite.safetensors")
+    carried = Trainer(cfg, tmp_path / "b", data_root=data_root, device="cpu", steps=5, init=shipped)
+    assert carried.step == 3 and carried.wall == pytest.approx(first.wall, abs=0.1)
+    assert _state_equal(first.model.state_dict(), carried.model.state_dict())
+    assert not carried.optimizer.state_dict()["state"]  # fresh Adam moments, as the metadata will say
+    carried.train(progress=False)
+    assert carried.step == 5 and not _state_equal(first.model.state_dict(), carried.model.state_dict())
+    meta = read_metadata(carried.export(tmp_path / "continued.safetensors"))
+    assert meta["training"]["steps"] == 5
+    assert meta["training"]["warm_start"]["file"] == "lpnet_lite.safetensors"
+    assert meta["training"]["warm_start"]["step"] == 3
+    # a checkpoint in the run folder wins over --init: the interrupted run resumes exactly
+    again = Trainer(cfg, tmp_path / "b", data_root=data_root, device="cpu", steps=5, init=shipped)
+    assert again.step == 5 and not again.warm_start
+    with pytest.raises(WeatherStudioError, match="stopped at step 3"):
+        Trainer(cfg, tmp_path / "c", data_root=data_root, device="cpu", steps=3, init=shipped)
+    other = _tiny("resdesnow_lite")
+    with pytest.raises(WeatherStudioError, match="not resdesnow lite"):
+        Trainer(other, tmp_path / "d", data_root=data_root, device="cpu", steps=5, init=shipped)
+
+
 def test_two_ranks_end_with_the_same_weights(data_root: Path, tmp_path: Path) -> None:
     cfg_path = tmp_path / "tiny_resdesnow.toml"
     cfg_path.write_text(

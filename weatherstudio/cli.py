@@ -261,9 +261,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config)
     run_dir = Path(args.run_dir or Path("runs") / cfg["_name"])
-    trainer = Trainer(cfg, run_dir, Path(args.data) if args.data else None, args.device, args.steps)
+    init = Path(args.init) if args.init else None
+    trainer = Trainer(cfg, run_dir, Path(args.data) if args.data else None, args.device, args.steps, init=init)
     if trainer.step and trainer.dist.main:
-        print(f"resuming {run_dir} at step {trainer.step}")
+        how = f"from {init} (Adam moments reset)" if trainer.warm_start else f"{run_dir}"
+        print(f"resuming {how} at step {trainer.step}")
     summary = trainer.train(max_steps=args.max_steps)
     if trainer.dist.main:
         print(f"step {summary['step']}: " + ", ".join(f"{k} {v:.4g}" for k, v in summary["losses"].items()))
@@ -427,6 +429,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=int, help="override the config's total steps")
     t.add_argument("--max-steps", type=int, help="stop after this many more steps (resume later)")
     t.add_argument("--export", help="write the weights here now (default: at the end, into the run folder)")
+    t.add_argument(
+        "--init",
+        metavar="WEIGHTS",
+        help="without a checkpoint, carry on from a weight file this config made, at the step it records",
+    )
     t.set_defaults(func=cmd_train)
 
     d = sub.add_parser("demo", help="the main job: the studio on the bundled sample (headless without a display)")

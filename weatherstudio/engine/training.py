@@ -146,6 +146,7 @@ class Trainer:
         device: str = "auto",
         steps: int | None = None,
         command: str | None = None,
+        init: Path | None = None,
     ) -> None:
         from weatherstudio.engine.device import resolve_device
 
@@ -188,8 +189,11 @@ class Trainer:
         self.wall = 0.0
         self.command = command or " ".join(shlex.quote(a) for a in ["weatherstudio", *sys.argv[1:]])
         self.checkpoint = run_dir / "checkpoint.pt"
+        self.warm_start: dict[str, Any] = {}
         if self.checkpoint.is_file():
             self._resume()
+        elif init is not None:
+            self._warm_start(Path(init))
 
     # -- checkpoints ---------------------------------------------------------------------------------
     def _save_checkpoint(self) -> None:
@@ -212,6 +216,34 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.step = int(state["step"])
         self.wall = float(state["wall"])
+
+    def _warm_start(self, path: Path) -> None:
+        """Continue a finished run from its weight file when its checkpoint is gone (another machine).
+
+        The weights and the step and wall time recorded in the file's metadata are taken, so the learning-rate
+        schedule (and the batches, a function of the step) carry on where that run stopped; Adam's moments
+        start from zero, which a restart's warm-up absorbs. The exported metadata says so.
+        """
+        from weatherstudio.models.weightfile import apply_state_dict, read_metadata, read_tensors
+
+        meta = read_metadata(path)
+        arch, cfg = self.cfg["model"]["arch"], self.cfg["model"].get("config", "lite")
+        if meta.get("arch") != arch or meta.get("config_name", cfg) != cfg:
+            raise WeatherStudioError(
+                f"--init {path}: holds {meta.get('arch', 'unknown')} {meta.get('config_name', '')} weights, "
+                f"not {arch} {cfg}"
+            )
+        training = meta.get("training", {})
+        step = int(training.get("steps", 0))
+        if not 0 < step < self.total_steps:
+            raise WeatherStudioError(
+                f"--init {path}: its run stopped at step {step}; this config runs to step {self.total_steps}"
+            )
+        apply_state_dict(self.model, read_tensors(path), str(path))
+        self.model.to(memory_format=self.memory_format)
+        self.step = step
+        self.wall = float(training.get("wall_seconds", 0.0))
+        self.warm_start = {"file": path.name, "step": step, "optimizer": "Adam moments reset at the warm start"}
 
     # -- the loop ------------------------------------------------------------------------------------
     def train(self, max_steps: int | None = None, progress: bool = True) -> dict[str, Any]:
@@ -358,6 +390,7 @@ class Trainer:
                 "wall_seconds": round(self.wall, 1),
                 "hardware": hardware_description(self.device, self.dist.world),
                 "seed": self.seed,
+                **({"warm_start": self.warm_start} if self.warm_start else {}),
             },
             "scores": scores or {},
         }

@@ -72,7 +72,8 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise WeightsError(f"{path}: its '{METADATA_KEY}' metadata is not valid JSON") from None
 
 
-def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
+def read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a weight file (``.safetensors``, or a ``.pth``/``.pt`` state dict read weights-only)."""
     suffix = path.suffix.lower()
     if not path.is_file():
         raise WeightsError(f"{path}: no such weight file")
@@ -186,7 +187,7 @@ def load_weights(
     Returns the model in eval mode and the file's metadata.
     """
     path = Path(path)
-    tensors = _read_tensors(path)
+    tensors = read_tensors(path)
     meta = read_metadata(path)
     file_arch = meta.get("arch")
     if file_arch and arch and file_arch != arch:
