@@ -56,6 +56,14 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("WeatherStudio")
     app.setApplicationName("WeatherStudio")
+    app.setDesktopFileName("weatherstudio")  # resources/weatherstudio.desktop: the desktop's name and icon
+    from weatherstudio.samples import app_icon
+
+    icon = app_icon()
+    if icon is not None:
+        from PySide6.QtGui import QIcon
+
+        app.setWindowIcon(QIcon(str(icon)))
     from weatherstudio.gui.main_window import MainWindow
     from weatherstudio.gui.settings import Settings
     from weatherstudio.gui.worker import ui_friendly_threads

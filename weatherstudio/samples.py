@@ -1,4 +1,4 @@
-"""The sample media WeatherStudio ships (made by ``resources/make_samples.py`` from public-domain photos)."""
+"""The sample media and icon WeatherStudio ships (made by ``resources/make_samples.py`` from public-domain photos)."""
 
 from __future__ import annotations
 
@@ -19,10 +19,24 @@ class Sample:
         return self.path.is_dir()
 
 
-def sample_dirs() -> list[Path]:
-    """Folders that may hold samples: inside the package (a bundled app), then the source checkout's."""
+def resource_dirs() -> list[Path]:
+    """Folders that may hold the shipped resources: inside the package (a bundled app), then the checkout's."""
     package = Path(__file__).resolve().parent
-    return [package / "resources" / "samples", package.parent / "resources" / "samples"]
+    return [package / "resources", package.parent / "resources"]
+
+
+def sample_dirs() -> list[Path]:
+    """Folders that may hold samples."""
+    return [d / "samples" for d in resource_dirs()]
+
+
+def app_icon() -> Path | None:
+    """The application icon (``resources/icons/weatherstudio.svg``), or None when it is not installed."""
+    for folder in resource_dirs():
+        icon = folder / "icons" / "weatherstudio.svg"
+        if icon.is_file():
+            return icon
+    return None
 
 
 def find_samples() -> list[Sample]:
