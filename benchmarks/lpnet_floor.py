@@ -68,8 +68,10 @@ def main() -> None:
     pixels = args.mp * 1e6
     floor = 2 * per_px * pixels / (peak * 1e9)
     print(f"threads {torch.get_num_threads()}; sustained fp32 matmul {peak:.0f} GFLOP/s")
-    print(f"LPNet: {per_px:,.0f} multiply-adds per pixel ({2 * per_px:,.0f} FLOP) → {2 * per_px * pixels / 1e9:,.0f} "
-          f"GFLOP for {args.mp:g} MP; compute floor {floor:.2f} s")
+    print(
+        f"LPNet: {per_px:,.0f} multiply-adds per pixel ({2 * per_px:,.0f} FLOP) → {2 * per_px * pixels / 1e9:,.0f} "
+        f"GFLOP for {args.mp:g} MP; compute floor {floor:.2f} s"
+    )
     h = int(round((pixels * 3 / 4) ** 0.5))
     w = int(round(h * 4 / 3))
     img = np.random.default_rng(0).random((h, w, 3), dtype=np.float32)
@@ -81,8 +83,10 @@ def main() -> None:
     from weatherstudio.engine.restore import ALIGN
 
     covered = sum(t.h * t.w for t in plan_tiles(h, w, res.tile, res.overlap, ALIGN, model.size_congruence))
-    print(f"measured: {w}×{h} in {total:.2f} s ({res.tiles} tiles of {res.tile}, overlap {res.overlap}) = "
-          f"{total / floor:.1f}× the floor; tiles cover ≈{covered / (h * w):.2f}× the image")
+    print(
+        f"measured: {w}×{h} in {total:.2f} s ({res.tiles} tiles of {res.tile}, overlap {res.overlap}) = "
+        f"{total / floor:.1f}× the floor; tiles cover ≈{covered / (h * w):.2f}× the image"
+    )
     # Where the time goes inside one tile.
     x = torch.rand(1, 3, args.tile, args.tile).contiguous(memory_format=torch.channels_last)
     m = model.to(memory_format=torch.channels_last)

@@ -151,7 +151,7 @@ def test_pure_torch_gradients_match_finite_differences() -> None:
     weight = torch.randn(2, 2, 3, 3, generator=g, dtype=torch.float64, requires_grad=True)
     bias = torch.randn(2, generator=g, dtype=torch.float64, requires_grad=True)
     # Offsets kept away from integers, where bilinear interpolation has kinks.
-    offset = (torch.randint(-1, 2, (1, 18, 3, 4), generator=g) + 0.25 + 0.5 * torch.rand(1, 18, 3, 4, generator=g))
+    offset = torch.randint(-1, 2, (1, 18, 3, 4), generator=g) + 0.25 + 0.5 * torch.rand(1, 18, 3, 4, generator=g)
     offset = offset.double().requires_grad_()
     mask = torch.rand(1, 9, 3, 4, generator=g, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(deform_conv2d_torch, (x, offset, weight, bias, mask), eps=1e-6, atol=1e-5)
@@ -229,9 +229,9 @@ def test_loss_terms_and_info_nce() -> None:
     z = F.normalize(torch.randn(4, 5), dim=1)
     sim = z @ z.t() / 0.25
     pos = [2, 3, 0, 1]
-    by_hand = np.mean([
-        -(sim[i, pos[i]] - torch.logsumexp(torch.cat([sim[i, :i], sim[i, i + 1 :]]), 0)).item() for i in range(4)
-    ])
+    by_hand = np.mean(
+        [-(sim[i, pos[i]] - torch.logsumexp(torch.cat([sim[i, :i], sim[i, i + 1 :]]), 0)).item() for i in range(4)]
+    )
     assert info_nce(z[:2], z[2:]).item() == pytest.approx(by_hand, rel=1e-5)
     # One pair: no negatives, nothing to contrast.
     assert info_nce(z[:1], z[2:3]).item() == pytest.approx(0.0, abs=1e-6)

@@ -53,8 +53,11 @@ def test_declared_maps_and_carried_state(config: str) -> None:
 def test_backward_reaches_every_parameter() -> None:
     model = _model().train()
     clip = _clip(t=3)
-    target = {"clean": torch.rand_like(clip), "streaks": torch.rand_like(clip) * 0.3,
-              "alpha": (torch.rand(2, 3, 1, 19, 23) > 0.8).float()}
+    target = {
+        "clean": torch.rand_like(clip),
+        "streaks": torch.rand_like(clip) * 0.3,
+        "alpha": (torch.rand(2, 3, 1, 19, 23) > 0.8).float(),
+    }
     # Equal weights so that every term's gradient is far above rounding.
     loss = J4RNetLoss(1.0, 1.0, 1.0)(model.forward_train(clip), target)
     loss.backward()
@@ -162,8 +165,12 @@ def test_loss_terms() -> None:
     logits = torch.randn(2, 1, 2, 8, 8)
     alpha = (torch.rand(2, 1, 1, 8, 8) > 0.5).float()
     clean = torch.rand(2, 1, 3, 8, 8)
-    outputs = {"background": clean + 0.1, "reconstruction": clean + 0.2, "streaks": torch.zeros_like(clean),
-               "alpha_logits": logits}
+    outputs = {
+        "background": clean + 0.1,
+        "reconstruction": clean + 0.2,
+        "streaks": torch.zeros_like(clean),
+        "alpha_logits": logits,
+    }
     target = {"clean": clean, "streaks": torch.full_like(clean, 0.5), "alpha": alpha}
     terms = J4RNetLoss().terms(outputs, target)
     assert terms["joint"].item() == pytest.approx(0.01, rel=1e-4)

@@ -17,8 +17,24 @@ pytestmark = pytest.mark.gui
 def test_screenshot_of_a_restored_photo(qtbot, tmp_path: Path, capsys) -> None:
     photo = write_photo(tmp_path / "storm.png")
     out = tmp_path / "shots" / "split.png"
-    assert main(["--screenshot", str(out), "--mode", "split", "--model", "lpnet", "--config", "lite",
-                 "--size", "1000x700", str(photo)]) == 0
+    assert (
+        main(
+            [
+                "--screenshot",
+                str(out),
+                "--mode",
+                "split",
+                "--model",
+                "lpnet",
+                "--config",
+                "lite",
+                "--size",
+                "1000x700",
+                str(photo),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     restored = out.with_name("split_restored.png")
     assert f"screenshot: {out}" in printed and f"restored: {restored}" in printed
@@ -33,8 +49,24 @@ def test_screenshot_of_a_restored_photo(qtbot, tmp_path: Path, capsys) -> None:
 def test_screenshot_of_a_map(qtbot, tmp_path: Path, capsys) -> None:
     photo = write_photo(tmp_path / "storm.png")
     out = tmp_path / "map.png"
-    assert main(["--screenshot", str(out), "--inspect", "output_level3", "--theme", "dark", "--config", "lite",
-                 "--size", "1000x700", str(photo)]) == 0
+    assert (
+        main(
+            [
+                "--screenshot",
+                str(out),
+                "--inspect",
+                "output_level3",
+                "--theme",
+                "dark",
+                "--config",
+                "lite",
+                "--size",
+                "1000x700",
+                str(photo),
+            ]
+        )
+        == 0
+    )
     assert out.exists()
     assert main(["--screenshot", str(tmp_path / "x.png"), "--inspect", "nope", "--config", "lite", str(photo)]) == 2
     assert "no map 'nope'" in capsys.readouterr().err

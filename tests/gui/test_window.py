@@ -83,8 +83,9 @@ def test_drop_a_file_and_recent_files(qtbot, window, tmp_path: Path) -> None:
     open_and_wait(qtbot, window, first)
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(second))])
-    event = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
-                       Qt.KeyboardModifier.NoModifier)
+    event = QDropEvent(
+        QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier
+    )
     with qtbot.waitSignal(window.restore_done, timeout=20_000):
         window.dropEvent(event)
     assert Path(window.doc_path) == second

@@ -18,9 +18,22 @@ from .image_read import MAX_PIXELS, LoadedImage, apply_orientation, read_image
 from .image_write import WRITE_FORMATS, to_uint8, to_uint16, upright_exif, write_image
 
 __all__ = [
-    "MAX_PIXELS", "SUPPORTED_EXTENSIONS", "WRITE_FORMATS", "ImageReadError", "ImageWriteError", "LoadedImage",
-    "WeatherStudioError", "apply_orientation", "is_supported", "list_images", "natural_key", "read_image",
-    "to_uint8", "to_uint16", "upright_exif", "write_image",
+    "MAX_PIXELS",
+    "SUPPORTED_EXTENSIONS",
+    "WRITE_FORMATS",
+    "ImageReadError",
+    "ImageWriteError",
+    "LoadedImage",
+    "WeatherStudioError",
+    "apply_orientation",
+    "is_supported",
+    "list_images",
+    "natural_key",
+    "read_image",
+    "to_uint8",
+    "to_uint16",
+    "upright_exif",
+    "write_image",
 ]
 
 SUPPORTED_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".tif", ".tiff", ".webp", ".bmp", ".dib"})

@@ -39,16 +39,114 @@ _GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "F"})
 _SUBSAMPLING = {0: "4:4:4", 1: "4:2:2", 2: "4:2:0"}
 # Image-structure tags of a TIFF's IFD0 that must not travel as EXIF to another file.
 _TIFF_STRUCTURE_TAGS = frozenset(
-    {254, 255, 256, 257, 258, 259, 262, 263, 266, 273, 277, 278, 279, 280, 281, 284, 292, 293, 317, 320, 322, 323,
-     324, 325, 330, 338, 339, 340, 341, 347, 700, 33723, 34377, 34675, 37724, 50838, 50839}
+    {
+        254,
+        255,
+        256,
+        257,
+        258,
+        259,
+        262,
+        263,
+        266,
+        273,
+        277,
+        278,
+        279,
+        280,
+        281,
+        284,
+        292,
+        293,
+        317,
+        320,
+        322,
+        323,
+        324,
+        325,
+        330,
+        338,
+        339,
+        340,
+        341,
+        347,
+        700,
+        33723,
+        34377,
+        34675,
+        37724,
+        50838,
+        50839,
+    }
 )
 # End of entropy-coded data: 0xFF followed by a marker (not 0x00 stuffing, not RSTn, not a fill byte).
 _SCAN_END = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 # IJG's standard luminance quantisation table (ITU-T T.81 Annex K), used to estimate JPEG quality.
 _IJG_LUMA = (
-    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
-    14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
-    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
+    16,
+    11,
+    10,
+    16,
+    24,
+    40,
+    51,
+    61,
+    12,
+    12,
+    14,
+    19,
+    26,
+    58,
+    60,
+    55,
+    14,
+    13,
+    16,
+    24,
+    40,
+    57,
+    69,
+    56,
+    14,
+    17,
+    22,
+    29,
+    51,
+    87,
+    80,
+    62,
+    18,
+    22,
+    37,
+    56,
+    68,
+    109,
+    103,
+    77,
+    24,
+    35,
+    55,
+    64,
+    81,
+    104,
+    113,
+    92,
+    49,
+    64,
+    78,
+    87,
+    103,
+    121,
+    120,
+    101,
+    72,
+    92,
+    95,
+    98,
+    112,
+    100,
+    103,
+    99,
 )
 
 
@@ -207,8 +305,14 @@ def _read_pillow(path: Path, data: bytes, im: Image.Image, fmt: str) -> LoadedIm
     im.load()  # raises on truncated data (Pillow's LOAD_TRUNCATED_IMAGES is off)
     orientation = _orientation(im)
     meta = {
-        "format": fmt, "mode": mode, "source": path, "exif": _exif_bytes(im, fmt), "xmp": _xmp_bytes(im),
-        "icc_profile": im.info.get("icc_profile") or None, "orientation": orientation, "dpi": _dpi(im),
+        "format": fmt,
+        "mode": mode,
+        "source": path,
+        "exif": _exif_bytes(im, fmt),
+        "xmp": _xmp_bytes(im),
+        "icc_profile": im.info.get("icc_profile") or None,
+        "orientation": orientation,
+        "dpi": _dpi(im),
         "text": {k: str(v) for k, v in getattr(im, "text", {}).items() if k != "XML:com.adobe.xmp"},
     }
     if _png_bit_depth(data) == 16:
@@ -218,7 +322,8 @@ def _read_pillow(path: Path, data: bytes, im: Image.Image, fmt: str) -> LoadedIm
     has_alpha = mode in ("LA", "La", "PA", "RGBA", "RGBa") or "transparency" in im.info
     arr = np.asarray(im.convert("RGBA" if has_alpha else "RGB"))
     return LoadedImage(
-        *_split(_to_float(arr, 8), orientation), bit_depth=8,
+        *_split(_to_float(arr, 8), orientation),
+        bit_depth=8,
         quality=_jpeg_quality(im) if fmt == "JPEG" else None,
         subsampling=_SUBSAMPLING.get(JpegImagePlugin.get_sampling(im)) if fmt == "JPEG" else None,
         compression=_webp_kind(data) if fmt == "WEBP" else _norm_compression(im.info.get("compression")),
@@ -244,8 +349,12 @@ def _cmyk_to_rgb(im: Image.Image, fmt: str, icc: bytes | None) -> tuple[Image.Im
     if icc and icc[16:20] == b"CMYK":
         try:
             rgb = ImageCms.profileToProfile(
-                im, ImageCms.ImageCmsProfile(io.BytesIO(icc)), _srgb_profile(), outputMode="RGB",
-                renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC, flags=ImageCms.Flags.BLACKPOINTCOMPENSATION,
+                im,
+                ImageCms.ImageCmsProfile(io.BytesIO(icc)),
+                _srgb_profile(),
+                outputMode="RGB",
+                renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC,
+                flags=ImageCms.Flags.BLACKPOINTCOMPENSATION,
             )
             return rgb, _srgb_profile().tobytes()
         except (ImageCms.PyCMSError, OSError, ValueError):
@@ -311,10 +420,17 @@ def _read_tiff(path: Path, data: bytes, im: Image.Image | None, limit: int) -> L
     pixels = colour if alpha is None else np.concatenate([colour, alpha], axis=2)
     xmp = tags.get(700)
     return LoadedImage(
-        *_split(pixels, orientation), bit_depth=16 if bits > 8 else 8, format="TIFF", mode=mode, source=path,
-        exif=_exif_bytes(im, "TIFF") if im is not None else None, icc_profile=icc,
-        xmp=xmp if isinstance(xmp, bytes) else None, orientation=orientation,
-        dpi=_dpi(im) if im is not None else None, compression=compression,
+        *_split(pixels, orientation),
+        bit_depth=16 if bits > 8 else 8,
+        format="TIFF",
+        mode=mode,
+        source=path,
+        exif=_exif_bytes(im, "TIFF") if im is not None else None,
+        icc_profile=icc,
+        xmp=xmp if isinstance(xmp, bytes) else None,
+        orientation=orientation,
+        dpi=_dpi(im) if im is not None else None,
+        compression=compression,
     )
 
 
@@ -381,7 +497,7 @@ def _norm_compression(name: str | None) -> str | None:
 
 
 def _webp_kind(data: bytes) -> str | None:
-    """"lossless" (a VP8L bitstream) or "lossy" (VP8), from the RIFF chunks."""
+    """ "lossless" (a VP8L bitstream) or "lossy" (VP8), from the RIFF chunks."""
     pos = 12
     while pos + 8 <= len(data):
         fourcc, size = data[pos : pos + 4], int.from_bytes(data[pos + 4 : pos + 8], "little")

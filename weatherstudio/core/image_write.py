@@ -24,8 +24,14 @@ from .errors import ImageWriteError
 from .image_read import LoadedImage
 
 WRITE_FORMATS = {
-    ".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".jpe": "JPEG", ".tif": "TIFF", ".tiff": "TIFF",
-    ".webp": "WEBP", ".bmp": "BMP",
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".jpe": "JPEG",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".webp": "WEBP",
+    ".bmp": "BMP",
 }
 _EIGHT_BIT_ONLY = frozenset({"JPEG", "WEBP", "BMP"})
 _XMP_ORIENTATION = re.compile(rb"(tiff:Orientation\s*(?:=\s*[\"']|>)\s*)[2-8]")
@@ -259,10 +265,18 @@ def _encode_tiff(pix: np.ndarray, meta: _Meta, quality: int | None) -> bytes:
     deflate = meta.like is None or meta.like.compression != "none"
     buf = io.BytesIO()
     tifffile.imwrite(
-        buf, pix, photometric="minisblack" if pix.ndim == 2 else "rgb",
+        buf,
+        pix,
+        photometric="minisblack" if pix.ndim == 2 else "rgb",
         extrasamples=("unassalpha",) if pix.ndim == 3 and pix.shape[2] == 4 else None,
-        compression="zlib" if deflate else None, predictor=deflate, iccprofile=meta.icc, metadata=None,
-        software=False, resolution=meta.dpi, resolutionunit="INCH" if meta.dpi else None, extratags=extratags,
+        compression="zlib" if deflate else None,
+        predictor=deflate,
+        iccprofile=meta.icc,
+        metadata=None,
+        software=False,
+        resolution=meta.dpi,
+        resolutionunit="INCH" if meta.dpi else None,
+        extratags=extratags,
     )
     data = bytearray(buf.getvalue())
     if subs:

@@ -62,13 +62,18 @@ class BatchWorker(QThread):
             try:
                 loaded = read_image(src)
                 result = restore(
-                    loaded.rgb, model, options,
+                    loaded.rgb,
+                    model,
+                    options,
                     progress=lambda d, t, i=i, n=src.name: self.progress.emit(i, len(self.files), n, d, t),
                     should_cancel=self._cancel.is_set,
                 )
                 out = write_image(
-                    suggested_path(src, src.suffix.lower(), self.out_dir), result.image, alpha=loaded.alpha,
-                    like=loaded, source_paths=[src],
+                    suggested_path(src, src.suffix.lower(), self.out_dir),
+                    result.image,
+                    alpha=loaded.alpha,
+                    like=loaded,
+                    source_paths=[src],
                 )
                 self.outputs.append(out)
                 ok += 1

@@ -158,8 +158,9 @@ def thumbnail(arr: np.ndarray, spec: MapSpec, box: int = 88) -> np.ndarray:
     """A coloured picture of a map with longest side ``box`` (small maps enlarged with visible pixels)."""
     h, w = fit_size(arr.shape[0], arr.shape[1], box)
     shrink = h < arr.shape[0]
-    small = cv2.resize(np.ascontiguousarray(arr, np.float32), (w, h),
-                       interpolation=cv2.INTER_AREA if shrink else cv2.INTER_NEAREST)
+    small = cv2.resize(
+        np.ascontiguousarray(arr, np.float32), (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_NEAREST
+    )
     if small.ndim == 2:
         small = small[..., None]
     return colorize(map_view(small, spec))

@@ -63,8 +63,9 @@ class MapInspector(QWidget):
             self.colormap.addItem(ic.COLORMAP_LABELS[name], name)
         self.stretch = QCheckBox("Stretch")
         self.stretch.setChecked(True)
-        self.stretch.setToolTip("Levels from the data (0.5–99.5 %, symmetric for signed maps) instead of the "
-                                "map's declared value range")
+        self.stretch.setToolTip(
+            "Levels from the data (0.5–99.5 %, symmetric for signed maps) instead of the map's declared value range"
+        )
         self.export_button = QToolButton(text="Export")
         self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QMenu(self.export_button)
@@ -114,8 +115,14 @@ class MapInspector(QWidget):
 
     # Content --------------------------------------------------------------------------------------------------
     def set_maps(
-        self, maps: dict[str, np.ndarray], specs: dict[str, Any], thumbs: dict[str, np.ndarray],
-        image_size: tuple[int, int], stem: str = "maps", context: dict[str, Any] | None = None, show: bool = True,
+        self,
+        maps: dict[str, np.ndarray],
+        specs: dict[str, Any],
+        thumbs: dict[str, np.ndarray],
+        image_size: tuple[int, int],
+        stem: str = "maps",
+        context: dict[str, Any] | None = None,
+        show: bool = True,
     ) -> None:
         """New maps (after a restore); keeps the selected map when the new model has one of that name.
 
@@ -261,13 +268,15 @@ class MapInspector(QWidget):
         if not self.current:
             raise map_export.MapExportError("no map is selected")
         written = map_export.export_map(
-            path, self.maps[self.current], self.specs[self.current], self.context, overwrite=overwrite)
+            path, self.maps[self.current], self.specs[self.current], self.context, overwrite=overwrite
+        )
         self.exported.emit(written)
         return written
 
     def export_all(self, folder: str | Path, suffix: str = ".png", overwrite: bool = False) -> list[Path]:
         written = map_export.export_all(
-            folder, self.stem, self.maps, self.specs, suffix, self.context, overwrite=overwrite)
+            folder, self.stem, self.maps, self.specs, suffix, self.context, overwrite=overwrite
+        )
         self.exported.emit(written)
         return written
 

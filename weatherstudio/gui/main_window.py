@@ -39,7 +39,10 @@ class MainWindow(FileCommands, QMainWindow):
     message_shown = Signal(str, str)  # level, text
 
     def __init__(
-        self, settings: Settings | None = None, theme_name: str | None = None, worker_threads: int | None = None,
+        self,
+        settings: Settings | None = None,
+        theme_name: str | None = None,
+        worker_threads: int | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings or Settings()
@@ -73,8 +76,9 @@ class MainWindow(FileCommands, QMainWindow):
         self.model_panel = ModelPanel()
         self.model_dock = QDockWidget("Model", self, objectName="model_dock")
         self.model_dock.setWidget(self.model_panel)
-        self.model_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
-                                    | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.model_dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+        )
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.model_dock)
         self.status = StatusBar()
         self.setStatusBar(self.status)
@@ -105,7 +109,8 @@ class MainWindow(FileCommands, QMainWindow):
         self.inspector.vb.sigRangeChanged.connect(self._show_zoom)
         self.tabs.currentChanged.connect(self._on_tab)
         self.inspector.exported.connect(
-            lambda paths: self.status.showMessage(f"Exported {len(paths)} files to {Path(paths[0]).parent}", 8000))
+            lambda paths: self.status.showMessage(f"Exported {len(paths)} files to {Path(paths[0]).parent}", 8000)
+        )
         self.inspector.export_failed.connect(lambda msg: self.show_message("error", f"Export failed — {msg}"))
         QApplication.instance().installEventFilter(self)
 
@@ -216,8 +221,11 @@ class MainWindow(FileCommands, QMainWindow):
             return
         label = f"{info.arch} ({info.config}) · {info.parameters:,} parameters"
         if info.untrained:
-            self.show_message("warning", f"{info.arch} ({info.config}) runs with untrained, random weights — no "
-                              "trained weights ship for it yet, so this result is not a real restoration.")
+            self.show_message(
+                "warning",
+                f"{info.arch} ({info.config}) runs with untrained, random weights — no "
+                "trained weights ship for it yet, so this result is not a real restoration.",
+            )
             self.model_panel.set_status(f"{label}\n⚠ untrained (random init)")
         else:
             if self.banner.level == "warning":
@@ -243,10 +251,21 @@ class MainWindow(FileCommands, QMainWindow):
         self.viewer.set_output(result.display, "done")
         self.viewer.set_diff(result.diff, result.diff_levels)
         h, w = result.image.shape[:2]
-        context = {"source": self.doc_path, "model": result.model.arch, "config": result.model.config,
-                   "weights": result.model.weights or "untrained (random init)"}
-        self.inspector.set_maps(result.maps, result.specs, result.thumbnails, (w, h), Path(self.doc_path).stem, context,
-                                show=self.tabs.currentWidget() is self.inspector)
+        context = {
+            "source": self.doc_path,
+            "model": result.model.arch,
+            "config": result.model.config,
+            "weights": result.model.weights or "untrained (random init)",
+        }
+        self.inspector.set_maps(
+            result.maps,
+            result.specs,
+            result.thumbnails,
+            (w, h),
+            Path(self.doc_path).stem,
+            context,
+            show=self.tabs.currentWidget() is self.inspector,
+        )
         self.status.set_run(result.device, result.seconds, result.tiles)
         if self.banner.level == "error":  # a run that succeeded supersedes an earlier failure's message
             self.banner.dismiss()
@@ -270,10 +289,16 @@ class MainWindow(FileCommands, QMainWindow):
 
     def _update_actions(self) -> None:
         has_image = self.viewer.has_image()
-        update_enabled(self.commands, {
-            "always": True, "image": has_image, "result": self.result is not None, "running": self.running,
-            "maps": bool(self.inspector.maps),
-        })
+        update_enabled(
+            self.commands,
+            {
+                "always": True,
+                "image": has_image,
+                "result": self.result is not None,
+                "running": self.running,
+                "maps": bool(self.inspector.maps),
+            },
+        )
 
     # View ----------------------------------------------------------------------------------------------------
     def set_mode(self, mode: str) -> None:
@@ -362,16 +387,25 @@ class MainWindow(FileCommands, QMainWindow):
 
     def show_shortcuts(self) -> None:
         rows = "".join(f"<tr><td>{name}</td><td><b>{keys}</b></td></tr>" for name, keys in shortcut_table())
-        box = QMessageBox(QMessageBox.Icon.NoIcon, "Keyboard shortcuts", f"<table cellpadding=3>{rows}</table>",
-                          QMessageBox.StandardButton.Close, self)
+        box = QMessageBox(
+            QMessageBox.Icon.NoIcon,
+            "Keyboard shortcuts",
+            f"<table cellpadding=3>{rows}</table>",
+            QMessageBox.StandardButton.Close,
+            self,
+        )
         box.setModal(False)
         box.show()
 
     def show_about(self) -> None:
         from weatherstudio import __version__
 
-        QMessageBox.about(self, "About WeatherStudio", f"<b>WeatherStudio {__version__}</b><br>Removes rain and "
-                          "snow from photos, and shows what the networks see.")
+        QMessageBox.about(
+            self,
+            "About WeatherStudio",
+            f"<b>WeatherStudio {__version__}</b><br>Removes rain and "
+            "snow from photos, and shows what the networks see.",
+        )
 
     # Keys and closing -------------------------------------------------------------------------------------------
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override

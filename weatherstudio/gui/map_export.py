@@ -90,7 +90,10 @@ def _atomic_write(path: Path, payload: bytes, overwrite: bool) -> None:
 
 
 def export_map(
-    path: str | os.PathLike[str], arr: np.ndarray, spec: MapSpec, context: dict[str, Any] | None = None,
+    path: str | os.PathLike[str],
+    arr: np.ndarray,
+    spec: MapSpec,
+    context: dict[str, Any] | None = None,
     overwrite: bool = False,
 ) -> list[Path]:
     """Write one map and its sidecar (``<file name>.json`` beside it); returns both paths."""
@@ -116,8 +119,13 @@ def planned_names(stem: str, names: list[str], suffix: str) -> list[str]:
 
 
 def export_all(
-    folder: str | os.PathLike[str], stem: str, maps: dict[str, np.ndarray], specs: dict[str, MapSpec],
-    suffix: str = ".png", context: dict[str, Any] | None = None, overwrite: bool = False,
+    folder: str | os.PathLike[str],
+    stem: str,
+    maps: dict[str, np.ndarray],
+    specs: dict[str, MapSpec],
+    suffix: str = ".png",
+    context: dict[str, Any] | None = None,
+    overwrite: bool = False,
 ) -> list[Path]:
     """Write every map as ``<stem>_<map><suffix>`` (plus sidecars) into ``folder``; returns the files written."""
     folder = Path(folder)

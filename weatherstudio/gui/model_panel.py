@@ -85,8 +85,9 @@ class ModelPanel(QWidget):
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(14)
         network = _form(("Model", self.model), ("", self.summary), ("Variant", self.config), ("Weights", self.weights))
-        running = _form(("Device", self.device), ("", self.fp16), ("Tile", self.tile), ("Overlap", self.overlap),
-                        ("", self.maps))
+        running = _form(
+            ("Device", self.device), ("", self.fp16), ("Tile", self.tile), ("Overlap", self.overlap), ("", self.maps)
+        )
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 4, 10, 8)
         layout.addWidget(QLabel("Network", objectName="sectionTitle"))
@@ -102,8 +103,13 @@ class ModelPanel(QWidget):
         self.model.currentIndexChanged.connect(self._on_model)
         self.config.currentIndexChanged.connect(self._on_config)
         self.weights.activated.connect(self._on_weights)
-        for signal in (self.device.currentIndexChanged, self.fp16.toggled, self.tile.valueChanged,
-                       self.overlap.valueChanged, self.maps.toggled):
+        for signal in (
+            self.device.currentIndexChanged,
+            self.fp16.toggled,
+            self.tile.valueChanged,
+            self.overlap.valueChanged,
+            self.maps.toggled,
+        ):
             signal.connect(self._emit)
         self.device.currentIndexChanged.connect(self._update_fp16)
         self._on_model()
@@ -210,8 +216,10 @@ class ModelPanel(QWidget):
 
     def _update_status(self) -> None:
         if self.is_untrained():
-            self.status.setText("⚠ No trained weights for this model and variant: it runs with random weights, "
-                                "so the result only shows the pipeline working.")
+            self.status.setText(
+                "⚠ No trained weights for this model and variant: it runs with random weights, "
+                "so the result only shows the pipeline working."
+            )
         else:
             self.status.setText("")
 
@@ -284,4 +292,3 @@ def _preferred_config(arch: str, configs: dict) -> str:
         if name in trained:
             return name
     return default
-

@@ -36,8 +36,14 @@ def suggested_path(source: Path, suffix: str, folder: Path | None = None) -> Pat
 
 class SaveDialog(QDialog):
     def __init__(
-        self, source: Path, input_bits: int, fmt: str = "png", bit_depth: int = 0, quality: int = 95,
-        folder: Path | None = None, parent: QWidget | None = None,
+        self,
+        source: Path,
+        input_bits: int,
+        fmt: str = "png",
+        bit_depth: int = 0,
+        quality: int = 95,
+        folder: Path | None = None,
+        parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Save restored image")
@@ -59,8 +65,10 @@ class SaveDialog(QDialog):
         self.depth.addItem("16-bit", 16)
         self.quality = QSpinBox(minimum=1, maximum=100, value=quality)
         self.quality.setSuffix(" %")
-        note = QLabel("EXIF, ICC colour profile and DPI are kept; orientation is applied. "
-                      "The input file is never overwritten.", objectName="muted")
+        note = QLabel(
+            "EXIF, ICC colour profile and DPI are kept; orientation is applied. The input file is never overwritten.",
+            objectName="muted",
+        )
         note.setWordWrap(True)
         form = QFormLayout()
         form.addRow("File", row)
@@ -102,7 +110,8 @@ class SaveDialog(QDialog):
 
     def _browse(self) -> None:
         path, _ = QFileDialog.getSaveFileName(
-            self, "Save restored image", self.path.text(), "PNG (*.png);;JPEG (*.jpg *.jpeg);;TIFF (*.tif *.tiff)")
+            self, "Save restored image", self.path.text(), "PNG (*.png);;JPEG (*.jpg *.jpeg);;TIFF (*.tif *.tiff)"
+        )
         if path:
             self.path.setText(path)
             self._on_path(path)

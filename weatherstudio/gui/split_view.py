@@ -30,11 +30,17 @@ class SplitOverlay(QObject):
         view.addItem(self.clip, ignoreBounds=True)
         output_item.setParentItem(self.clip)
         self.line = pg.InfiniteLine(
-            pos=0.5, angle=90, movable=True,
+            pos=0.5,
+            angle=90,
+            movable=True,
             pen=pg.mkPen((255, 255, 255, 230), width=2),
             hoverPen=pg.mkPen((120, 180, 255), width=3),
-            label="◀ input  ·  restored ▶", labelOpts={
-                "position": 0.04, "color": (255, 255, 255), "fill": (0, 0, 0, 150), "anchors": [(0.5, 0), (0.5, 0)],
+            label="◀ input  ·  restored ▶",
+            labelOpts={
+                "position": 0.04,
+                "color": (255, 255, 255),
+                "fill": (0, 0, 0, 150),
+                "anchors": [(0.5, 0), (0.5, 0)],
             },
         )
         self.line.addMarker("<|>", position=0.5, size=18)

@@ -29,12 +29,32 @@ class Colors:
 
 
 LIGHT = Colors(
-    window="#eef0f2", base="#ffffff", alt_base="#f5f6f7", text="#1d2125", muted="#5c6670", button="#f6f7f8",
-    highlight="#2f74d0", canvas="#c9ccd0", border="#c4c9cf", info="#dbe9fb", warning="#fdf0cd", error="#fbdcdc",
+    window="#eef0f2",
+    base="#ffffff",
+    alt_base="#f5f6f7",
+    text="#1d2125",
+    muted="#5c6670",
+    button="#f6f7f8",
+    highlight="#2f74d0",
+    canvas="#c9ccd0",
+    border="#c4c9cf",
+    info="#dbe9fb",
+    warning="#fdf0cd",
+    error="#fbdcdc",
 )
 DARK = Colors(
-    window="#25282c", base="#1c1e21", alt_base="#2a2d31", text="#e4e6e9", muted="#9aa3ad", button="#30343a",
-    highlight="#3d8be8", canvas="#18191b", border="#3b4047", info="#1f3552", warning="#4a3c14", error="#4d2022",
+    window="#25282c",
+    base="#1c1e21",
+    alt_base="#2a2d31",
+    text="#e4e6e9",
+    muted="#9aa3ad",
+    button="#30343a",
+    highlight="#3d8be8",
+    canvas="#18191b",
+    border="#3b4047",
+    info="#1f3552",
+    warning="#4a3c14",
+    error="#4d2022",
 )
 
 
@@ -66,10 +86,21 @@ def _palette(c: Colors) -> QPalette:
     p = QPalette()
     role = QPalette.ColorRole
     for r, v in (
-        (role.Window, c.window), (role.Base, c.base), (role.AlternateBase, c.alt_base), (role.Text, c.text),
-        (role.WindowText, c.text), (role.ButtonText, c.text), (role.Button, c.button), (role.ToolTipBase, c.base),
-        (role.ToolTipText, c.text), (role.Highlight, c.highlight), (role.HighlightedText, "#ffffff"),
-        (role.PlaceholderText, c.muted), (role.Link, c.highlight), (role.Mid, c.border), (role.Dark, c.border),
+        (role.Window, c.window),
+        (role.Base, c.base),
+        (role.AlternateBase, c.alt_base),
+        (role.Text, c.text),
+        (role.WindowText, c.text),
+        (role.ButtonText, c.text),
+        (role.Button, c.button),
+        (role.ToolTipBase, c.base),
+        (role.ToolTipText, c.text),
+        (role.Highlight, c.highlight),
+        (role.HighlightedText, "#ffffff"),
+        (role.PlaceholderText, c.muted),
+        (role.Link, c.highlight),
+        (role.Mid, c.border),
+        (role.Dark, c.border),
     ):
         p.setColor(r, QColor(v))
     for r in (role.Text, role.WindowText, role.ButtonText):

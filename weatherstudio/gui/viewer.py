@@ -79,8 +79,13 @@ class CompareViewer(QWidget):
         self.right_vb.addItem(self.diff)
         self.diff.setZValue(10)
         self.colorbar = pg.ColorBarItem(
-            values=(0, 0.1), colorMap=pg.colormap.get(DIFF_COLORMAP), label="|restored − input|", width=16,
-            interactive=True, limits=(0.0, 1.0), rounding=0.001,
+            values=(0, 0.1),
+            colorMap=pg.colormap.get(DIFF_COLORMAP),
+            label="|restored − input|",
+            width=16,
+            interactive=True,
+            limits=(0.0, 1.0),
+            rounding=0.001,
         )
         self.colorbar.setImageItem(self.diff)
 
@@ -211,7 +216,8 @@ class CompareViewer(QWidget):
     def _update_captions(self) -> None:
         w, h = self.size
         state = {"preview": " — preview, full resolution on its way", "partial": " — filling in…"}.get(
-            self.output_state, "" if self.output_u8 is not None else " — waiting…")
+            self.output_state, "" if self.output_u8 is not None else " — waiting…"
+        )
         if self.show_input:
             text = "Input (showing the original)"
         else:

@@ -82,8 +82,13 @@ class FileCommands:
             return
         s = self.settings
         dialog = SaveDialog(
-            Path(self.doc_path), self.loaded.bit_depth, s.get("save_format"), s.get("save_bit_depth"),
-            s.get("jpeg_quality"), folder=Path(s.get("last_folder")) if s.get("last_folder") else None, parent=self,
+            Path(self.doc_path),
+            self.loaded.bit_depth,
+            s.get("save_format"),
+            s.get("save_bit_depth"),
+            s.get("jpeg_quality"),
+            folder=Path(s.get("last_folder")) if s.get("last_folder") else None,
+            parent=self,
         )
         self._save_dialog = dialog
         if dialog.exec() != QDialog.DialogCode.Accepted:
@@ -101,7 +106,11 @@ class FileCommands:
         self.save_result(path, depth, quality, overwrite)
 
     def save_result(
-        self: Any, path: str | Path, bit_depth: int | None = None, quality: int | None = None, overwrite: bool = False,
+        self: Any,
+        path: str | Path,
+        bit_depth: int | None = None,
+        quality: int | None = None,
+        overwrite: bool = False,
     ) -> Path | None:
         """Write the restored image with the input's metadata; errors (e.g. the input itself) go to the banner."""
         from weatherstudio.core.errors import WeatherStudioError
@@ -112,8 +121,14 @@ class FileCommands:
             return None
         try:
             out = write_image(
-                path, self.result.image, alpha=self.loaded.alpha, like=self.loaded, bit_depth=bit_depth,
-                quality=quality, overwrite=overwrite, source_paths=[self.doc_path],
+                path,
+                self.result.image,
+                alpha=self.loaded.alpha,
+                like=self.loaded,
+                bit_depth=bit_depth,
+                quality=quality,
+                overwrite=overwrite,
+                source_paths=[self.doc_path],
             )
         except WeatherStudioError as exc:
             self.show_message("error", f"Not saved — {exc}")

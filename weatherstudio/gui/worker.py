@@ -253,7 +253,9 @@ class RestoreWorker(QThread):
         pixels = rgb.shape[0] * rgb.shape[1]
         full_maps = req.maps and pixels <= MAPS_FULL_RES_MAX_PIXELS
         result = restore(
-            rgb, model, replace(options, return_maps=full_maps),
+            rgb,
+            model,
+            replace(options, return_maps=full_maps),
             progress=lambda done, total: self.progress.emit(gen, done, total),
             should_cancel=lambda: self._stale(gen),
             on_tile=on_tile,
@@ -266,10 +268,25 @@ class RestoreWorker(QThread):
             return
         diff = ic.diff_map(rgb, result.image)
         thumbs = {name: ic.thumbnail(m, specs[name]) for name, m in maps.items() if name in specs}
-        self.result_ready.emit(gen, Result(
-            req, result.image, ic.to_u8(result.image), diff, ic.diff_levels(diff), maps, specs, thumbs,
-            result.seconds, result.device, result.tiles, result.tile, notes, info,
-        ))
+        self.result_ready.emit(
+            gen,
+            Result(
+                req,
+                result.image,
+                ic.to_u8(result.image),
+                diff,
+                ic.diff_levels(diff),
+                maps,
+                specs,
+                thumbs,
+                result.seconds,
+                result.device,
+                result.tiles,
+                result.tile,
+                notes,
+                info,
+            ),
+        )
 
 
 def _quick_preview(rgb: np.ndarray, model: Any, options: Any) -> np.ndarray:
@@ -323,8 +340,12 @@ def load_for_request(req: RestoreRequest) -> tuple[Any, ModelInfo]:
         model = build_model(req.arch, req.config).eval()
         meta = {"untrained": True}
     info = ModelInfo(
-        req.arch, str(meta.get("config_name") or req.config or ""), bool(meta.get("untrained")),
-        model.num_parameters(), req.weights or str(meta.get("path", "")), meta,
+        req.arch,
+        str(meta.get("config_name") or req.config or ""),
+        bool(meta.get("untrained")),
+        model.num_parameters(),
+        req.weights or str(meta.get("path", "")),
+        meta,
     )
     return model, info
 

@@ -232,11 +232,22 @@ class GTRainNet(RestorationModel):
 
     def map_specs(self) -> list[MapSpec]:
         return [
-            MapSpec("residual", MapKind.RESIDUAL, (-1.0, 1.0), 3, "Output − input: what the network removed (rain, "
-                    "fog, accumulation) or added back"),
-            MapSpec("offset_magnitude", MapKind.MAGNITUDE, (0.0, 16.0), 1,
-                    "Mean length of the deformable convolutions' learned sampling offsets over all residual "
-                    "blocks, in input pixels (0 = a plain convolution)", units="px"),
+            MapSpec(
+                "residual",
+                MapKind.RESIDUAL,
+                (-1.0, 1.0),
+                3,
+                "Output − input: what the network removed (rain, fog, accumulation) or added back",
+            ),
+            MapSpec(
+                "offset_magnitude",
+                MapKind.MAGNITUDE,
+                (0.0, 16.0),
+                1,
+                "Mean length of the deformable convolutions' learned sampling offsets over all residual "
+                "blocks, in input pixels (0 = a plain convolution)",
+                units="px",
+            ),
         ]
 
     # ------------------------------------------------------------------------------------------- network

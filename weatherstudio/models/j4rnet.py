@@ -231,9 +231,7 @@ class J4RNet(RestorationModel):
             out["gate_read"] = r.mean(1, keepdim=True)
         return out, h_new
 
-    def forward_train(
-        self, frames: torch.Tensor, initial_state: torch.Tensor | None = None
-    ) -> dict[str, torch.Tensor]:
+    def forward_train(self, frames: torch.Tensor, initial_state: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Run a clip (N×T×3×H×W, or one frame N×3×H×W) with gradients through time, from ``initial_state``
         (None: zeros). Returns unclamped tensors with a time axis (N×T×C×H×W): ``background``, ``streaks``,
         ``reconstruction``, ``alpha``, ``alpha_logits``, ``gate_update``, ``gate_read``; and ``state``, the
@@ -254,18 +252,48 @@ class J4RNet(RestorationModel):
 
     def map_specs(self) -> list[MapSpec]:
         return [
-            MapSpec("alpha", MapKind.MASK, (0.0, 1.0), 1,
-                    "Rain occlusion probability α_t from the degradation classification net (D-Net)"),
-            MapSpec("streaks", MapKind.RESIDUAL, (-1.0, 1.0), 3,
-                    "Streak layer Ŝ_t estimated by the rain removal net (R-Net); erased where α = 0"),
-            MapSpec("reconstruction", MapKind.IMAGE, (0.0, 1.0), 3,
-                    "Background filled from the recurrent memory by the reconstruction net (C-Net); used where α = 1"),
-            MapSpec("background", MapKind.IMAGE, (0.0, 1.0), 3,
-                    "Joint estimate B̂_t = (1 − α)(O − Ŝ) + α·B̂ᶜ + correction (JRC-Net)"),
-            MapSpec("gate_update", MapKind.GATE, (0.0, 1.0), 1,
-                    "GRU update gate z (channel mean): 1 = take the current frame, 0 = keep the memory"),
-            MapSpec("gate_read", MapKind.GATE, (0.0, 2.0), 1,
-                    "GRU read gate r (ReLU, channel mean): how much memory enters the new candidate"),
+            MapSpec(
+                "alpha",
+                MapKind.MASK,
+                (0.0, 1.0),
+                1,
+                "Rain occlusion probability α_t from the degradation classification net (D-Net)",
+            ),
+            MapSpec(
+                "streaks",
+                MapKind.RESIDUAL,
+                (-1.0, 1.0),
+                3,
+                "Streak layer Ŝ_t estimated by the rain removal net (R-Net); erased where α = 0",
+            ),
+            MapSpec(
+                "reconstruction",
+                MapKind.IMAGE,
+                (0.0, 1.0),
+                3,
+                "Background filled from the recurrent memory by the reconstruction net (C-Net); used where α = 1",
+            ),
+            MapSpec(
+                "background",
+                MapKind.IMAGE,
+                (0.0, 1.0),
+                3,
+                "Joint estimate B̂_t = (1 − α)(O − Ŝ) + α·B̂ᶜ + correction (JRC-Net)",
+            ),
+            MapSpec(
+                "gate_update",
+                MapKind.GATE,
+                (0.0, 1.0),
+                1,
+                "GRU update gate z (channel mean): 1 = take the current frame, 0 = keep the memory",
+            ),
+            MapSpec(
+                "gate_read",
+                MapKind.GATE,
+                (0.0, 2.0),
+                1,
+                "GRU read gate r (ReLU, channel mean): how much memory enters the new candidate",
+            ),
         ]
 
     def _output(self, out: dict[str, torch.Tensor], return_maps: bool) -> ModelOutput:

@@ -36,8 +36,9 @@ MS_SSIM_WEIGHTS: tuple[float, ...] = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 _EPS = 1e-6
 
 
-def gaussian_window(size: int = 11, sigma: float = 1.5, dtype: torch.dtype = torch.float32,
-                    device: torch.device | None = None) -> torch.Tensor:
+def gaussian_window(
+    size: int = 11, sigma: float = 1.5, dtype: torch.dtype = torch.float32, device: torch.device | None = None
+) -> torch.Tensor:
     """The normalised 1-D Gaussian of ``size`` taps (the 2-D window is its outer product)."""
     coords = torch.arange(size, dtype=torch.float64) - (size - 1) / 2.0
     g = torch.exp(-(coords**2) / (2.0 * sigma**2))
