@@ -97,7 +97,7 @@ def install_desktop_entry(bundle: Path) -> None:
 
 def smoke_test(exe: Path) -> None:
     """Run the frozen executable headless: it must start, find its weights, and restore the bundled sample."""
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "QT_LOGGING_RULES": "qt.qpa.*=false"}
     with tempfile.TemporaryDirectory(prefix="weatherstudio-bundle-") as tmp:
         for argv in (["--version"], ["models"], ["demo", "--headless", "-o", str(Path(tmp) / "demo")]):
             done = subprocess.run([str(exe), *argv], env=env, capture_output=True, text=True, timeout=900)

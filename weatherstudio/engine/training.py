@@ -194,6 +194,8 @@ class Trainer:
             self._resume()
         elif init is not None:
             self._warm_start(Path(init))
+            if self.dist.world > 1:
+                self.initial_digest = weights_digest(self.model)
 
     # -- checkpoints ---------------------------------------------------------------------------------
     def _save_checkpoint(self) -> None:
