@@ -89,10 +89,15 @@ def pyinstaller_args(work: Path, dist: Path, windowed: bool) -> list[str]:
 def install_desktop_entry(bundle: Path) -> None:
     """The icon and a desktop entry whose Exec points at this bundle (copy it to ~/.local/share/applications)."""
     shutil.copy2(REPO / "resources" / "icons" / "weatherstudio.svg", bundle / "weatherstudio.svg")
-    entry = (REPO / "resources" / "weatherstudio.desktop").read_text(encoding="utf-8")
-    entry = entry.replace("Exec=weatherstudio-gui %F", f"Exec={bundle / NAME} gui %F")
-    entry = entry.replace("Icon=weatherstudio", f"Icon={bundle / 'weatherstudio.svg'}")
-    (bundle / "weatherstudio.desktop").write_text(entry, encoding="utf-8")
+    own = {"Exec": f"{bundle / NAME} gui %F", "Icon": str(bundle / "weatherstudio.svg")}
+    lines = (REPO / "resources" / "weatherstudio.desktop").read_text(encoding="utf-8").splitlines()
+    for i, line in enumerate(lines):
+        key = line.partition("=")[0]
+        if key in own:
+            lines[i] = f"{key}={own.pop(key)}"
+    if own:
+        raise SystemExit(f"error: resources/weatherstudio.desktop has no {', '.join(own)} line")
+    (bundle / "weatherstudio.desktop").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def smoke_test(exe: Path) -> None:

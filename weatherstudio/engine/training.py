@@ -241,8 +241,7 @@ class Trainer:
             raise WeatherStudioError(
                 f"--init {path}: its run stopped at step {step}; this config runs to step {self.total_steps}"
             )
-        apply_state_dict(self.model, read_tensors(path), str(path))
-        self.model.to(memory_format=self.memory_format)
+        apply_state_dict(self.model, read_tensors(path), str(path))  # copies into the tensors: layout kept
         self.step = step
         self.wall = float(training.get("wall_seconds", 0.0))
         self.warm_start = {"file": path.name, "step": step, "optimizer": "Adam moments reset at the warm start"}
