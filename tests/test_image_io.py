@@ -334,6 +334,144 @@ def test_cmyk_tiff_reads_as_cyan(tmp_path: Path) -> None:
     assert np.allclose(read_image(tmp_path / "cyan.tif").rgb, [0, 1, 1], atol=1e-6)
 
 
+# ---------------------------------------------------------------- TIFF compression, GIF
+
+
+def palette_frame(pixels: np.ndarray, colours: list[tuple[int, int, int]]) -> Image.Image:
+    """A "P" image of palette indices ``pixels`` (no quantisation, so the colours come back exactly)."""
+    im = Image.fromarray(pixels.astype(np.uint8), "P")
+    im.putpalette([c for rgb in colours for c in rgb] + [0] * (768 - 3 * len(colours)))
+    return im
+
+
+def tiff_compression(path: Path) -> str:
+    with tifffile.TiffFile(path) as tif:
+        return tif.pages.first.compression.name
+
+
+@pytest.mark.parametrize(
+    ("compression", "name"),
+    [("lzw", "lzw"), ("zlib", "deflate"), ("deflate", "deflate"), ("packbits", "packbits"), (None, "none")],
+)
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_lossless_tiff_compressions_read_exactly(tmp_path: Path, compression: str | None, name: str, dtype) -> None:
+    top = np.iinfo(dtype).max
+    values = RNG.integers(0, top + 1, (21, 34, 3)).astype(dtype)
+    grey = RNG.integers(0, top + 1, (9, 7)).astype(dtype)
+    tifffile.imwrite(tmp_path / "rgb.tif", values, photometric="rgb", compression=compression)
+    tifffile.imwrite(tmp_path / "grey.tif", grey, photometric="minisblack", compression=compression)
+    quant = to_uint16 if dtype == np.uint16 else to_uint8
+    loaded = read_image(tmp_path / "rgb.tif")
+    assert (loaded.compression, loaded.bit_depth) == (name, 8 * np.dtype(dtype).itemsize)
+    assert np.array_equal(quant(loaded.rgb), values)
+    loaded = read_image(tmp_path / "grey.tif")
+    assert loaded.is_grey and loaded.compression == name and np.array_equal(quant(loaded.rgb[..., 0]), grey)
+
+
+def test_jpeg_in_tiff_reads(tmp_path: Path) -> None:
+    src = smooth_rgb(32, 48)
+    tifffile.imwrite(tmp_path / "rgb.tif", src, photometric="rgb", compression="jpeg")
+    tifffile.imwrite(tmp_path / "grey.tif", src[..., 0], photometric="minisblack", compression="jpeg")
+    loaded = read_image(tmp_path / "rgb.tif")
+    assert (loaded.format, loaded.compression, loaded.bit_depth, loaded.mode) == ("TIFF", "jpeg", 8, "RGB")
+    assert np.abs(to_uint8(loaded.rgb).astype(int) - src).mean() < 2.5
+    grey = read_image(tmp_path / "grey.tif")
+    assert grey.is_grey and np.abs(to_uint8(grey.rgb[..., 0]).astype(int) - src[..., 0]).mean() < 2.5
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_opencv_lzw_tiff_reads_exactly(tmp_path: Path, dtype) -> None:
+    values = RNG.integers(0, np.iinfo(dtype).max + 1, (19, 26, 3)).astype(dtype)
+    assert cv2.imwrite(str(tmp_path / "cv.tif"), values[..., ::-1])  # OpenCV stores BGR, LZW by default
+    assert tiff_compression(tmp_path / "cv.tif") == "LZW"
+    loaded = read_image(tmp_path / "cv.tif")
+    assert loaded.compression == "lzw" and loaded.bit_depth == 8 * np.dtype(dtype).itemsize
+    assert np.array_equal((to_uint16 if dtype == np.uint16 else to_uint8)(loaded.rgb), values)
+
+
+@pytest.mark.parametrize(
+    ("source", "written"),
+    [("lzw", "LZW"), ("zlib", "ADOBE_DEFLATE"), (None, "NONE"), ("packbits", "ADOBE_DEFLATE")],
+)
+def test_16bit_tiff_keeps_lossless_compression(tmp_path: Path, source: str | None, written: str) -> None:
+    values = RNG.integers(0, 65536, (15, 22, 3), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "src.tif", values, photometric="rgb", compression=source)
+    loaded = read_image(tmp_path / "src.tif")
+    out = write_image(tmp_path / "out.tif", loaded.rgb, like=loaded)
+    assert tiff_compression(out) == written
+    assert np.array_equal(tifffile.imread(out), values)
+    assert np.array_equal(to_uint16(read_image(out).rgb), values)
+
+
+def test_lossy_or_foreign_source_gives_deflate_tiff(tmp_path: Path) -> None:
+    tifffile.imwrite(tmp_path / "jpeg.tif", smooth_rgb(), photometric="rgb", compression="jpeg")
+    loaded = read_image(tmp_path / "jpeg.tif")
+    assert tiff_compression(write_image(tmp_path / "from_jpeg.tif", loaded.rgb, like=loaded)) == "ADOBE_DEFLATE"
+    Image.fromarray(smooth_rgb()).save(tmp_path / "src.png")
+    loaded = read_image(tmp_path / "src.png")
+    assert tiff_compression(write_image(tmp_path / "from_png.tif", loaded.rgb, like=loaded)) == "ADOBE_DEFLATE"
+    assert tiff_compression(write_image(tmp_path / "plain.tif", loaded.rgb)) == "ADOBE_DEFLATE"
+
+
+def test_16bit_lzw_tiff_keeps_icc_exif_and_orientation(tmp_path: Path) -> None:
+    stored = RNG.integers(0, 65536, (6, 10, 3), dtype=np.uint16)  # stored landscape, shown rotated (orientation 6)
+    icc = srgb_icc()
+    tags = [(271, "s", 0, "WeatherCam", True), (274, "H", 1, 6, True)]  # Make, Orientation
+    tifffile.imwrite(tmp_path / "cam.tif", stored, photometric="rgb", compression="lzw", iccprofile=icc, extratags=tags)
+    loaded = read_image(tmp_path / "cam.tif")
+    assert loaded.orientation == 6 and loaded.icc_profile == icc and loaded.compression == "lzw"
+    assert np.array_equal(to_uint16(loaded.rgb), np.rot90(stored, -1))
+    out = write_image(tmp_path / "out.tif", loaded.rgb, like=loaded)
+    assert tiff_compression(out) == "LZW"
+    exif = Image.open(out).getexif()
+    assert exif.get(0x010F) == "WeatherCam" and exif.get(0x0112, 1) == 1
+    again = read_image(out)
+    assert again.bit_depth == 16 and again.icc_profile == icc and again.orientation == 1
+    assert np.array_equal(to_uint16(again.rgb), np.rot90(stored, -1))
+
+
+def test_still_gif_opens_as_a_photo(tmp_path: Path) -> None:
+    colours = [(0, 0, 0), (200, 30, 30), (20, 180, 60), (250, 250, 250)]
+    indices = RNG.integers(0, 4, (12, 17))
+    palette_frame(indices, colours).save(tmp_path / "still.gif")
+    loaded = read_image(tmp_path / "still.gif")
+    assert (loaded.format, loaded.mode, loaded.bit_depth, loaded.notes) == ("GIF", "P", 8, [])
+    assert loaded.alpha is None and np.array_equal(to_uint8(loaded.rgb), np.array(colours, np.uint8)[indices])
+
+    palette_frame(indices, colours).save(tmp_path / "clear.gif", transparency=0)  # index 0 is transparent
+    clear = read_image(tmp_path / "clear.gif")
+    assert clear.alpha is not None and np.array_equal(clear.alpha == 0, indices == 0)
+
+
+def test_animated_gif_opens_first_frame_with_a_note(tmp_path: Path) -> None:
+    colours = [(10, 20, 30), (240, 200, 0), (0, 90, 255), (255, 255, 255)]
+    frames = [RNG.integers(0, 4, (14, 18)) for _ in range(3)]
+    first, *rest = (palette_frame(f, colours) for f in frames)
+    first.save(tmp_path / "anim.gif", save_all=True, append_images=rest, duration=80, loop=0)
+    assert Image.open(tmp_path / "anim.gif").n_frames == 3
+    loaded = read_image(tmp_path / "anim.gif")
+    assert loaded.format == "GIF" and loaded.rgb.shape == (14, 18, 3)
+    assert np.array_equal(to_uint8(loaded.rgb), np.array(colours, np.uint8)[frames[0]])
+    assert len(loaded.notes) == 1 and "first frame" in loaded.notes[0] and "animated GIF" in loaded.notes[0]
+    assert "\n" not in loaded.notes[0]
+    out = write_image(tmp_path / "first.png", loaded.rgb, like=loaded)  # the restored frame saves as a photo
+    assert np.array_equal(to_uint8(read_image(out).rgb), to_uint8(loaded.rgb))
+
+    (tmp_path / "notes.txt").write_text("x")
+    assert [p.name for p in list_images(tmp_path)] == ["anim.gif", "first.png"]
+    first.convert("RGB").save(tmp_path / "anim.png", save_all=True, append_images=[f.convert("RGB") for f in rest])
+    assert "animated PNG (3 frames)" in read_image(tmp_path / "anim.png").notes[0]  # APNG: the same note
+    assert ".gif" in SUPPORTED_EXTENSIONS and list_images(tmp_path / "anim.gif") == [tmp_path / "anim.gif"]
+
+
+def test_opencv_rgba_bmp_reads(tmp_path: Path) -> None:
+    rgba = RNG.integers(0, 256, (5, 7, 4), dtype=np.uint8)
+    assert cv2.imwrite(str(tmp_path / "cv.bmp"), rgba[..., [2, 1, 0, 3]])  # 32-bit BMP with BI_BITFIELDS
+    loaded = read_image(tmp_path / "cv.bmp")
+    assert loaded.format == "BMP" and loaded.compression is None
+    assert np.array_equal(to_uint8(loaded.rgb), rgba[..., :3]) and np.array_equal(to_uint8(loaded.alpha), rgba[..., 3])
+
+
 # ---------------------------------------------------------------- errors
 
 
@@ -378,6 +516,43 @@ def test_truncated_png(tmp_path: Path) -> None:
     with pytest.raises(ImageReadError) as err:
         read_image(tmp_path / "cut.png")
     assert "PNG" in assert_one_line(err, "cut.png")
+
+
+@pytest.mark.parametrize("writer", ["tifffile", "opencv"])  # tifffile puts the directory first, OpenCV last
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_truncated_lzw_tiff(tmp_path: Path, writer: str, dtype) -> None:
+    values = RNG.integers(0, np.iinfo(dtype).max + 1, (64, 64, 3)).astype(dtype)
+    if writer == "tifffile":
+        tifffile.imwrite(tmp_path / "full.tif", values, photometric="rgb", compression="lzw")
+    else:
+        cv2.imwrite(str(tmp_path / "full.tif"), values)
+    assert tiff_compression(tmp_path / "full.tif") == "LZW"
+    data = (tmp_path / "full.tif").read_bytes()
+    for name, cut in (("half.tif", len(data) // 2), ("short.tif", len(data) * 9 // 10)):
+        (tmp_path / name).write_bytes(data[:cut])
+        with pytest.raises(ImageReadError) as err:
+            read_image(tmp_path / name)
+        assert "truncated TIFF" in assert_one_line(err, name)
+
+
+def test_truncated_gif(tmp_path: Path) -> None:
+    palette_frame(RNG.integers(0, 200, (40, 40)), [(i, 255 - i, i // 2) for i in range(200)]).save(tmp_path / "a.gif")
+    data = (tmp_path / "a.gif").read_bytes()
+    (tmp_path / "cut.gif").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageReadError) as err:
+        read_image(tmp_path / "cut.gif")
+    assert "truncated GIF" in assert_one_line(err, "cut.gif")
+
+
+def test_missing_tiff_codec_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_codec(self, *args, **kwargs):
+        raise ValueError("<COMPRESSION.LZW: 5> requires the 'imagecodecs' package")
+
+    monkeypatch.setattr(tifffile.TiffPage, "asarray", no_codec)  # as tifffile fails without imagecodecs
+    tifffile.imwrite(tmp_path / "deep.tif", np.zeros((4, 4, 3), np.uint16), photometric="rgb", compression="lzw")
+    with pytest.raises(ImageReadError) as err:
+        read_image(tmp_path / "deep.tif")
+    assert "LZW" in assert_one_line(err, "deep.tif") and "imagecodecs" in str(err.value)
 
 
 @pytest.mark.filterwarnings("ignore:Corrupt EXIF data")  # Pillow's own note on the garbage TIFF

@@ -36,7 +36,9 @@ __all__ = [
     "write_image",
 ]
 
-SUPPORTED_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".tif", ".tiff", ".webp", ".bmp", ".dib"})
+SUPPORTED_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".tif", ".tiff", ".webp", ".bmp", ".dib", ".gif"}
+)
 """File extensions (lower case) that :func:`read_image` reads and :func:`list_images` keeps."""
 
 

@@ -1,7 +1,9 @@
 """Read a photo into upright float32 RGB in [0, 1], keeping everything needed to write it back faithfully.
 
 Pillow decodes the 8-bit formats; 16-bit PNG goes through OpenCV (Pillow cannot hold 16-bit RGB) and TIFF
-deeper than 8 bits through tifffile. Every failure becomes one :class:`ImageReadError` line naming the file.
+deeper than 8 bits through tifffile, whose LZW, Deflate, PackBits and JPEG codecs come from imagecodecs. Of an
+animation (GIF, APNG, WebP) the first frame is read, with a note. Every failure becomes one :class:`ImageReadError`
+line naming the file.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import functools
 import io
 import os
 import re
+import struct
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import (
     BmpImagePlugin,
+    GifImagePlugin,
     Image,
     ImageChops,
     ImageCms,
@@ -31,10 +35,13 @@ from .errors import ImageReadError
 MAX_PIXELS = 200_000_000
 """Default limit of :func:`read_image` (width × height); bigger images are refused as possible decompression bombs."""
 
-_PIL_FORMATS = ("JPEG", "PNG", "TIFF", "WEBP", "BMP", "DIB")  # never EPS & co. (they run external programs)
-_PLUGINS = (BmpImagePlugin, PngImagePlugin, TiffImagePlugin, WebPImagePlugin)  # registered on import
+_PIL_FORMATS = ("JPEG", "PNG", "TIFF", "WEBP", "BMP", "DIB", "GIF")  # never EPS & co. (they run external programs)
+_PLUGINS = (BmpImagePlugin, GifImagePlugin, PngImagePlugin, TiffImagePlugin, WebPImagePlugin)  # registered on import
+_ANIMATED_FORMATS = frozenset({"GIF", "PNG", "WEBP"})  # may hold an animation, of which the first frame is read
 _PIL_LOCK = threading.Lock()  # guards Pillow's global MAX_IMAGE_PIXELS while we swap our limit in
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+_TIFF_DATA_TAGS = ((273, 279), (324, 325))  # (StripOffsets, StripByteCounts), (TileOffsets, TileByteCounts)
+_TIFF_INT_TYPES = {3: "H", 4: "I", 16: "Q"}  # SHORT, LONG, LONG8: the types offsets and byte counts come in
 _GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "F"})
 _SUBSAMPLING = {0: "4:4:4", 1: "4:2:2", 2: "4:2:0"}
 # Image-structure tags of a TIFF's IFD0 that must not travel as EXIF to another file.
@@ -158,7 +165,9 @@ class LoadedImage:
     ``alpha`` float32 H×W (straight, not premultiplied) or None. ``orientation`` is the EXIF orientation that was
     applied to make the pixels upright (1 = none); ``exif`` still holds the original tag (the writer resets it).
     ``exif`` is raw EXIF as Pillow stores it (starting ``b"Exif\\0\\0"``), ``icc_profile`` describes ``rgb``.
-    ``mode`` describes the source ("RGB", "L", "RGBA", "P", "CMYK", "I;16", "RGB;16", ...).
+    ``mode`` describes the source ("RGB", "L", "RGBA", "P", "CMYK", "I;16", "RGB;16", ...). ``notes`` are one-line
+    remarks for the user on how the file was read (without the file name), e.g. that only the first frame of an
+    animated GIF is used.
     """
 
     rgb: np.ndarray
@@ -176,6 +185,7 @@ class LoadedImage:
     subsampling: str | None = None  # JPEG chroma subsampling: "4:4:4", "4:2:2" or "4:2:0"
     compression: str | None = None  # TIFF: "none", "lzw", "deflate", ...; WebP: "lossless" or "lossy"
     text: dict[str, str] = field(default_factory=dict)  # PNG text chunks
+    notes: list[str] = field(default_factory=list)
 
     @property
     def height(self) -> int:
@@ -192,16 +202,19 @@ class LoadedImage:
 
 
 def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> LoadedImage:
-    """Read a JPEG, PNG, TIFF (8/16-bit), WebP or BMP file; see :class:`LoadedImage` for what comes back.
+    """Read a JPEG, PNG, TIFF (8/16-bit), WebP, BMP or GIF file; see :class:`LoadedImage` for what comes back.
 
-    EXIF orientation is applied so the pixels are upright. Images with more than ``max_pixels`` pixels
-    (default :data:`MAX_PIXELS`) are refused before decoding. Raises :class:`ImageReadError` with one line.
+    EXIF orientation is applied so the pixels are upright. Of an animated GIF, PNG or WebP the first frame is read
+    and a note says so. Images with more than ``max_pixels`` pixels (default :data:`MAX_PIXELS`) are refused before
+    decoding. Raises :class:`ImageReadError` with one line.
     """
     path = Path(path)
     limit = MAX_PIXELS if max_pixels is None else int(max_pixels)
     data = _read_bytes(path)
     fmt = "image"
     try:
+        if data[:4] in _TIFF_MAGIC and not _tiff_is_complete(data):
+            raise ImageReadError(f"{path}: truncated TIFF (file ends early)")
         im = _open_pillow(path, data, limit)
         if im is None:  # a TIFF layout Pillow cannot parse: tifffile may
             fmt = "TIFF"
@@ -291,6 +304,9 @@ def _describe(exc: BaseException, fmt: str) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     if isinstance(exc, Image.DecompressionBombError):
         return f"refused as a possible decompression bomb ({text})"
+    codec = re.search(r"COMPRESSION\.(\w+).*requires the 'imagecodecs' package", text)
+    if codec:
+        return f"{fmt} compressed with {codec[1]} needs the 'imagecodecs' package, which is not installed"
     if isinstance(exc, EOFError) or "truncated" in text.lower() or "premature end" in text.lower():
         return f"truncated {fmt} (file ends early)"
     return f"corrupt or unsupported {fmt} ({text})"
@@ -316,7 +332,7 @@ def _read_pillow(path: Path, data: bytes, im: Image.Image, fmt: str) -> LoadedIm
         "text": {k: str(v) for k, v in getattr(im, "text", {}).items() if k != "XML:com.adobe.xmp"},
     }
     if _png_bit_depth(data) == 16:
-        return _read_png16(path, data, meta)
+        return _read_png16(path, data, meta | {"notes": _animation_notes(im, fmt)})
     if mode == "CMYK":
         im, meta["icc_profile"] = _cmyk_to_rgb(im, fmt, meta["icc_profile"])
     has_alpha = mode in ("LA", "La", "PA", "RGBA", "RGBa") or "transparency" in im.info
@@ -327,8 +343,20 @@ def _read_pillow(path: Path, data: bytes, im: Image.Image, fmt: str) -> LoadedIm
         quality=_jpeg_quality(im) if fmt == "JPEG" else None,
         subsampling=_SUBSAMPLING.get(JpegImagePlugin.get_sampling(im)) if fmt == "JPEG" else None,
         compression=_webp_kind(data) if fmt == "WEBP" else _norm_compression(im.info.get("compression")),
+        notes=_animation_notes(im, fmt),
         **meta,
     )
+
+
+def _animation_notes(im: Image.Image, fmt: str) -> list[str]:
+    """A note when ``im`` is an animation, of which only the (already decoded) first frame is used."""
+    if fmt not in _ANIMATED_FORMATS:
+        return []
+    try:
+        frames = int(getattr(im, "n_frames", 1))
+    except Exception:  # a later frame is damaged (counting seeks through them all); the first one decoded fine
+        return [f"animated {fmt}: only the first frame is used"]
+    return [f"animated {fmt} ({frames} frames): only the first frame is used"] if frames > 1 else []
 
 
 def _split(arr: np.ndarray, orientation: int) -> tuple[np.ndarray, np.ndarray | None]:
@@ -391,6 +419,8 @@ def _read_tiff(path: Path, data: bytes, im: Image.Image | None, limit: int) -> L
         extras, cmap, icc = tuple(page.extrasamples), page.colormap, page.iccprofile
         tags = {code: page.tags[code].value for code in (274, 700) if code in page.tags}
         compression = _norm_compression(page.compression.name)
+    if photometric == 6 and compression == "jpeg":  # YCbCr JPEG: the JPEG decoder already gave RGB
+        photometric = 2
     if axes.startswith("S"):
         arr = np.moveaxis(arr, 0, -1)
     arr = arr[..., None] if arr.ndim == 2 else arr
@@ -489,11 +519,52 @@ def _png_bit_depth(data: bytes) -> int | None:
     return data[24] if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) > 25 else None
 
 
-def _norm_compression(name: str | None) -> str | None:
-    if not name:
+def _norm_compression(name: object) -> str | None:
+    """Pillow's or tifffile's TIFF compression name → "none", "lzw", "deflate", ...; None for anything else."""
+    if not name or not isinstance(name, str):  # BMP keeps its compression as a number
         return None
     name = name.lower().removeprefix("tiff_")
     return {"raw": "none", "adobe_deflate": "deflate"}.get(name, name)
+
+
+def _tiff_is_complete(data: bytes) -> bool:
+    """False when IFD0, or a strip or tile it points to, lies (partly) beyond the end of the file.
+
+    Writers that put the directory after the pixels (OpenCV, libtiff) lose it in a cut file; those that put it first
+    (tifffile) lose pixels. Other tags are not checked, and a directory too odd to follow is left to the decoders.
+    """
+    order = "<" if data[:2] == b"II" else ">"
+    big = data[2:4] in (b"+\x00", b"\x00+")
+    offset, count, entry = ("Q", "Q", 20) if big else ("I", "H", 12)
+    try:
+        ifd = struct.unpack_from(order + offset, data, 8 if big else 4)[0]
+        if ifd < 8:
+            return True
+        n = struct.unpack_from(order + count, data, ifd)[0]
+        first = ifd + struct.calcsize(count)
+        struct.unpack_from(f"{order}{entry * n}x", data, first)  # the whole directory is there
+        values = {}
+        for pos in range(first, first + entry * n, entry):
+            tag, kind = struct.unpack_from(order + "HH", data, pos)
+            if kind in _TIFF_INT_TYPES and any(tag in pair for pair in _TIFF_DATA_TAGS):
+                values[tag] = _tiff_ints(data, order, big, pos, kind)
+    except (struct.error, OverflowError):  # something the directory points to is past the end of the file
+        return False
+    for offsets, counts in _TIFF_DATA_TAGS:
+        starts, sizes = values.get(offsets, ()), values.get(counts, ())
+        if len(starts) == len(sizes) and any(s + c > len(data) for s, c in zip(starts, sizes)):
+            return False
+    return True
+
+
+def _tiff_ints(data: bytes, order: str, big: bool, pos: int, kind: int) -> tuple[int, ...]:
+    """The integer values of the IFD entry at ``pos``: inline when they fit, else at the offset it holds."""
+    fmt = _TIFF_INT_TYPES[kind]
+    n = struct.unpack_from(order + ("Q" if big else "I"), data, pos + 4)[0]
+    where = pos + (12 if big else 8)
+    if n * struct.calcsize(fmt) > (8 if big else 4):
+        where = struct.unpack_from(order + ("Q" if big else "I"), data, where)[0]
+    return struct.unpack_from(f"{order}{n}{fmt}", data, where)
 
 
 def _webp_kind(data: bytes) -> str | None:

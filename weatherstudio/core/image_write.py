@@ -37,6 +37,7 @@ _EIGHT_BIT_ONLY = frozenset({"JPEG", "WEBP", "BMP"})
 _XMP_ORIENTATION = re.compile(rb"(tiff:Orientation\s*(?:=\s*[\"']|>)\s*)[2-8]")
 _TIFF_ASCII_TAGS = (270, 271, 272, 305, 306, 315, 33432)  # description, make, model, software, date, artist, (c)
 _SUB_IFDS = {34665: 34664, 34853: 34852}  # EXIF / GPS pointer → placeholder code tifffile lets us write
+_TIFF_COMPRESSIONS = {"deflate": "zlib", "lzw": "lzw", "none": None}  # kept from a source TIFF; tifffile's names
 
 
 def to_uint8(x: np.ndarray) -> np.ndarray:
@@ -75,7 +76,8 @@ def write_image(
     are always 8-bit) and greyscale-ness (when the three channels are still equal). The EXIF Orientation tag is
     reset to 1 (and XMP ``tiff:Orientation`` too) because :func:`read_image` already turned the pixels upright;
     the EXIF thumbnail is dropped, since it shows the unrestored, unrotated picture. TIFF output keeps IFD0's text
-    tags and the EXIF and GPS sub-directories.
+    tags and the EXIF and GPS sub-directories, and the source TIFF's compression when it is LZW, Deflate or none
+    (anything else, and any other source, gives Deflate).
 
     JPEG quality: ``quality``, else 95 or the source's estimated quality if higher; 4:4:4 chroma at quality ≥ 90.
     WebP is lossless when the source was lossless WebP and no ``quality`` is given. JPEG drops alpha (warning).
@@ -246,7 +248,7 @@ def _png_chunk(kind: bytes, body: bytes) -> bytes:
 
 
 def _encode_tiff(pix: np.ndarray, meta: _Meta, quality: int | None) -> bytes:
-    """tifffile for 8 and 16 bits (Pillow cannot write 16-bit RGB); deflate unless the source was uncompressed.
+    """tifffile for 8 and 16 bits (Pillow cannot write 16-bit RGB), compressed as :func:`_tiff_compression` says.
 
     tifffile will not write the EXIF/GPS pointer tags, so placeholders are written and patched after the
     sub-directories (serialised by Pillow at their final offsets) are appended to the file.
@@ -262,15 +264,15 @@ def _encode_tiff(pix: np.ndarray, meta: _Meta, quality: int | None) -> bytes:
     extratags += [(_SUB_IFDS[tag], "I", 1, 0, True) for tag in subs]
     if meta.xmp:
         extratags.append((700, "B", len(meta.xmp), meta.xmp, True))
-    deflate = meta.like is None or meta.like.compression != "none"
+    compression = _TIFF_COMPRESSIONS[_tiff_compression(meta.like)]
     buf = io.BytesIO()
     tifffile.imwrite(
         buf,
         pix,
         photometric="minisblack" if pix.ndim == 2 else "rgb",
         extrasamples=("unassalpha",) if pix.ndim == 3 and pix.shape[2] == 4 else None,
-        compression="zlib" if deflate else None,
-        predictor=deflate,
+        compression=compression,
+        predictor=compression is not None,
         iccprofile=meta.icc,
         metadata=None,
         software=False,
@@ -293,6 +295,12 @@ def _encode_tiff(pix: np.ndarray, meta: _Meta, quality: int | None) -> bytes:
             struct.pack_into(order + "H", data, entry.offset, tag)  # placeholder code → real pointer tag
             struct.pack_into(order + "I", data, entry.valueoffset, offset)
     return bytes(data)
+
+
+def _tiff_compression(like: LoadedImage | None) -> str:
+    """The source TIFF's compression where it is lossless and writable (deflate, lzw, none), else "deflate"."""
+    kept = like.compression if like is not None and like.format == "TIFF" else None
+    return kept if kept in _TIFF_COMPRESSIONS else "deflate"
 
 
 _ENCODERS = {"JPEG": _encode_jpeg, "PNG": _encode_png, "TIFF": _encode_tiff, "WEBP": _encode_webp, "BMP": _encode_bmp}
