@@ -103,7 +103,7 @@ def test_export_selected_and_all_maps(qtbot, window, photo: Path, tmp_path: Path
 
 
 def test_maps_of_a_very_large_image_come_from_a_smaller_copy(qtbot, window, photo: Path, monkeypatch) -> None:
-    from weatherstudio.gui import worker
+    from weatherstudio.engine import session as worker
 
     monkeypatch.setattr(worker, "MAPS_FULL_RES_MAX_PIXELS", 5_000)  # the 96 × 128 photo counts as "very large"
     monkeypatch.setattr(worker, "MAPS_PIXELS", 3_072)  # → a 48 × 64 copy

@@ -25,10 +25,10 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from superqt import QElidingLabel
 
+from weatherstudio.engine import map_writer as map_export
 from weatherstudio.gui import image_convert as ic
-from weatherstudio.gui import map_export
-from weatherstudio.gui.elided_label import ElidedLabel
 from weatherstudio.gui.map_strip import MapStrip
 from weatherstudio.gui.viewer import make_view
 
@@ -54,7 +54,8 @@ class MapInspector(QWidget):
 
         self.title = QLabel("No map selected", objectName="sectionTitle")
         self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.description = ElidedLabel("", objectName="muted")
+        self.description = QElidingLabel("", objectName="muted")  # one line, elided; the full text in its tooltip
+        self.description.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.channel = QComboBox()
         self.channel.addItems(["All channels", "R", "G", "B"])
         self.channel.setToolTip("Show one channel of an RGB map with a colour map, or all three as colour")
@@ -100,8 +101,10 @@ class MapInspector(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
         layout.addLayout(bar)
-        self.description.setContentsMargins(8, 0, 8, 0)
-        layout.addWidget(self.description)
+        description_row = QHBoxLayout()  # margins outside the label: QElidingLabel elides to its full width
+        description_row.setContentsMargins(8, 0, 8, 0)
+        description_row.addWidget(self.description)
+        layout.addLayout(description_row)
         layout.addWidget(self.plot, 1)
         layout.addLayout(info_row)
         layout.addWidget(self.strip)
@@ -152,10 +155,14 @@ class MapInspector(QWidget):
         self.current = ""
         self.item.clear()
         self.title.setText("No map selected")
-        self.description.setText("Restore an image to see the model's intermediate maps." if not self.maps else "")
+        self._describe("Restore an image to see the model's intermediate maps." if not self.maps else "")
         self.info.clear()
         self.value.clear()
         self._set_enabled(False)
+
+    def _describe(self, text: str) -> None:
+        self.description.setText(text)
+        self.description.setToolTip(text)
 
     def _set_enabled(self, on: bool) -> None:
         for w in (self.channel, self.colormap, self.stretch):
@@ -174,7 +181,7 @@ class MapInspector(QWidget):
         spec = self.specs[name]
         self.strip.mark(name)
         self.title.setText(name)
-        self.description.setText(spec.description)
+        self._describe(spec.description)
         channels = self.maps[name].shape[2] if self.maps[name].ndim == 3 else 1
         self.channel.setEnabled(channels >= 3)
         if changed:

@@ -90,14 +90,19 @@ def read_tensors(path: Path) -> dict[str, torch.Tensor]:
                 warnings.simplefilter("ignore", UserWarning)
                 obj = torch.load(str(path), map_location="cpu", weights_only=True)
         except pickle.UnpicklingError:
-            foreign = pickled_callables(path)
+            foreign = unsafe_globals(path)
             if foreign is None:
                 raise WeightsError(
                     f"{path}: not a readable PyTorch weight file (corrupt or not a checkpoint)"
                 ) from None
+            if not foreign:  # a pickle of allowed things only, in a form torch's weights-only loader does not read
+                raise WeightsError(
+                    f"{path}: not a readable PyTorch weight file (its pickle is not one a weights-only load reads)"
+                ) from None
+            more = ", …" if len(foreign) > 3 else ""
             raise WeightsError(
                 f"{path}: refused — it holds pickled objects, not only tensors, and loading it could run code"
-                + (f" (it would call {', '.join(sorted(foreign)[:3])})" if foreign else "")
+                f" (it would call {', '.join(foreign[:3])}{more})"
             ) from None
         except Exception as exc:
             raise WeightsError(f"{path}: not a readable PyTorch weight file ({type(exc).__name__}: {exc})") from None
@@ -105,38 +110,87 @@ def read_tensors(path: Path) -> dict[str, torch.Tensor]:
     raise WeightsError(f"{path}: unsupported weight file type {suffix or '(none)'}; use .safetensors, .pth or .pt")
 
 
-_SAFE_MODULES = ("torch", "collections", "numpy.core.multiarray", "numpy", "_codecs")
+def unsafe_globals(path: Path) -> list[str] | None:
+    """The globals (``module.name``) a refused pickle would import that weights-only loading does not allow.
 
+    Only for the message of a file ``torch.load(weights_only=True)`` has already refused; nothing in it is
+    imported or run. Sorted; ``None`` when the file is not a pickle at all.
 
-def pickled_callables(path: Path) -> set[str] | None:
-    """The module-level callables a pickle (plain, or inside torch's zip) would import, outside torch's own.
-
-    Read with :mod:`pickletools` without executing anything; ``None`` when the file is not a pickle at all.
+    A zip checkpoint from ``torch.save`` is read by torch's own
+    :func:`torch.serialization.get_unsafe_globals_in_checkpoint`. That reads neither the legacy (plain
+    pickle) format nor pickle protocol 4+ (memoized strings, ``STACK_GLOBAL``), so those are unpickled by
+    :class:`_RecordingUnpickler`, which stands an inert stub in for every global.
     """
-    import pickletools
+    try:
+        return sorted(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+    except Exception:  # ValueError: not a zip; UnpicklingError: an opcode torch's scanner does not read
+        pass
+    found = _recorded_globals(path)
+    if found is None:
+        return None
+    from torch import _weights_only_unpickler as wo  # the allowlist get_unsafe_globals_in_checkpoint uses
+
+    allowed: set[str] = set()
+    for getter in ("_get_allowed_globals", "_get_user_allowed_globals"):
+        allowed.update(getattr(wo, getter, dict)())
+    return sorted(found - allowed)
+
+
+class _Inert:
+    """What :class:`_RecordingUnpickler` returns for every global: takes any arguments and state, does nothing."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        pass
+
+    def __setstate__(self, state: object) -> None:
+        pass
+
+
+class _RecordingUnpickler(pickle.Unpickler):
+    """Records each global a pickle asks for and hands back :class:`_Inert` instead of importing it.
+
+    ``find_class`` (and ``persistent_load``) are the only ways a pickle reaches code; with both answered by
+    an inert stub, unpickling builds only plain containers and stubs.
+    """
+
+    def __init__(self, file: Any, found: set[str]) -> None:
+        super().__init__(file)
+        self.found = found
+
+    def find_class(self, module: str, name: str) -> type:
+        self.found.add(f"{module}.{name}")
+        return _Inert
+
+    def persistent_load(self, pid: object) -> object:
+        return _Inert()
+
+
+def _recorded_globals(path: Path) -> set[str] | None:
+    """Every global the pickle(s) in ``path`` import (a torch zip's ``data.pkl``, or the legacy pickles)."""
+    import io
     import zipfile
 
+    found: set[str] = set()
     try:
         if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as z:
                 name = next((n for n in z.namelist() if n.endswith("data.pkl")), None)
                 if name is None:
                     return None
-                data = z.read(name)
+                f: Any = io.BytesIO(z.read(name))
         else:
-            data = path.read_bytes()
-        found: set[str] = set()
-        strings: list[str] = []
-        for op, arg, _ in pickletools.genops(data):
-            if isinstance(arg, str):
-                strings.append(arg)
-            if op.name == "GLOBAL":
-                found.add(str(arg).replace(" ", "."))
-            elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
-                found.add(f"{strings[-2]}.{strings[-1]}")
-    except Exception:
+            f = path.open("rb")
+    except Exception:  # unreadable, or a broken zip
         return None
-    return {g for g in found if not g.startswith(_SAFE_MODULES)}
+    read_one = False
+    with f:
+        for _ in range(8):  # the legacy format is a few pickles in a row (magic, version, info, the object, …)
+            try:
+                _RecordingUnpickler(f, found).load()
+            except Exception:  # the end of the pickles, or not a pickle (any more)
+                break
+            read_one = True
+    return found if read_one or found else None
 
 
 def _state_dict_from(obj: Any, path: Path) -> dict[str, torch.Tensor]:

@@ -1,10 +1,12 @@
-"""Export intermediate maps: ``.npy`` (exact float32) or 16-bit PNG/TIFF, each with a sidecar ``.json``.
+"""The one map writer (studio inspector, ``remove --maps``, the demo): ``.npy`` (exact float32) or 16-bit
+PNG/TIFF, each file with a sidecar ``.json``.
 
 A 16-bit file stores ``round((value − lo) / (hi − lo) × 65535)`` with ``(lo, hi)`` the map's
 :attr:`MapSpec.value_range`, clipped to it — so a signed map (residual, Laplacian level) is stored with an offset
 and 0 lands mid-scale. The sidecar names the encoding, the range, the map's spec and the data's actual
 min/max (which tells whether anything was clipped); ``value = lo + stored × (hi − lo) / 65535`` decodes it.
-The sidecar of ``x.png`` is ``x.png.json``. Files are written to a hidden temporary name and renamed into place.
+The sidecar of ``x.png`` is ``x.png.json``. Files are written to a hidden temporary name and renamed into place,
+and nothing that exists is replaced unless the caller says ``overwrite``.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ def _encode(path: Path, arr: np.ndarray, spec: MapSpec) -> bytes:
         np.save(buf, np.ascontiguousarray(arr, np.float32))
         return buf.getvalue()
     data = encode_u16(arr, spec.value_range)
+    if data.ndim == 3 and data.shape[2] not in (1, 3):  # e.g. a 2-channel offset field: its mean, as grey
+        data = encode_u16(arr.mean(axis=2, keepdims=True), spec.value_range)
     if data.ndim == 3 and data.shape[2] == 1:
         data = data[..., 0]
     if suffix == ".png":
@@ -123,18 +127,26 @@ def export_all(
     stem: str,
     maps: dict[str, np.ndarray],
     specs: dict[str, MapSpec],
-    suffix: str = ".png",
+    suffix: str | tuple[str, ...] = ".png",
     context: dict[str, Any] | None = None,
     overwrite: bool = False,
 ) -> list[Path]:
-    """Write every map as ``<stem>_<map><suffix>`` (plus sidecars) into ``folder``; returns the files written."""
+    """Write every map as ``<stem>_<map><suffix>`` for each suffix (plus sidecars) into ``folder`` (made if
+    missing); returns the files written. Nothing is written when any of them exists already (without
+    ``overwrite``)."""
     folder = Path(folder)
+    suffixes = (suffix,) if isinstance(suffix, str) else tuple(suffix)
     names = [n for n in maps if n in specs]
+    files = [(n, f) for sfx in suffixes for n, f in zip(names, planned_names(stem, names, sfx), strict=True)]
     if not overwrite:
-        clash = [folder / f for f in planned_names(stem, names, suffix) if (folder / f).exists()]
+        clash = [p for _, f in files for p in (folder / f, sidecar_path(folder / f)) if p.exists()]
         if clash:
             raise MapExportError(f"{clash[0]}: already exists ({len(clash)} of the maps' files would be replaced)")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MapExportError(f"{folder}: cannot create the folder ({exc.strerror or exc})") from None
     written: list[Path] = []
-    for name, file in zip(names, planned_names(stem, names, suffix), strict=True):
+    for name, file in files:
         written += export_map(folder / file, maps[name], specs[name], context, overwrite=overwrite)
     return written
