@@ -12,7 +12,9 @@ from tests.conftest import needs_shared
 from weatherstudio.cli import EXIT_ERROR, main
 from weatherstudio.core.image_io import read_image, write_image
 from weatherstudio.core.metrics import flicker
+from weatherstudio.engine import bench
 from weatherstudio.engine.bench import clip_folders
+from weatherstudio.engine.restore import restore
 from weatherstudio.synth.writer import synthesize_folder
 
 
@@ -35,11 +37,28 @@ def test_flicker_measures_frame_to_frame_change_in_8bit_y() -> None:
     pulsing = [f + (10 / 255 if t % 2 else 0.0) for t, f in enumerate(clean)]
     # Y = 16 + (65.481 R + 128.553 G + 24.966 B) / 255 per 8-bit step: a grey step of 10 moves Y by 10·219/255
     assert flicker(pulsing, clean) == pytest.approx(10 * 219 / 255, abs=1e-6)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="4 frames against 3 reference frames"):
         flicker(pulsing, clean[:3])
 
 
-def test_bench_clips_carries_memory_and_reports_flicker(tmp_path: Path, capsys) -> None:
+def test_bench_clips_carries_memory_and_reports_flicker(tmp_path: Path, capsys, monkeypatch) -> None:
+    # watch the real bench: the model and options it restores with, and the restored frames it measures
+    seen: dict = {}
+    real_iter_clip_scores = bench.iter_clip_scores
+
+    def watched_iter_clip_scores(model, clips, options=None):
+        seen["model"], seen["options"] = model, options
+        yield from real_iter_clip_scores(model, clips, options)
+
+    flicker_calls: list[list[np.ndarray]] = []
+
+    def watched_flicker(frames, reference):
+        flicker_calls.append([np.array(f, copy=True) for f in frames])
+        return flicker(frames, reference)
+
+    monkeypatch.setattr(bench, "iter_clip_scores", watched_iter_clip_scores)
+    monkeypatch.setattr(bench, "flicker", watched_flicker)
+
     photos = tmp_path / "photos"
     photos.mkdir()
     rng = np.random.default_rng(1)
@@ -52,7 +71,8 @@ def test_bench_clips_carries_memory_and_reports_flicker(tmp_path: Path, capsys) 
     code = main(["bench", "--clips", str(clips), "--model", "j4rnet", "--untrained", "--tile", "0", "--json"])
     assert code == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["n"] == 2 and report["frames"] == 6
+    assert report["n"] == 2
+    assert report["frames"] == 6
     expected = []
     for _, rainy_paths, clean_paths in clip_folders(clips):
         rainy = [read_image(p).rgb for p in rainy_paths]
@@ -60,7 +80,26 @@ def test_bench_clips_carries_memory_and_reports_flicker(tmp_path: Path, capsys) 
         expected.append(flicker(rainy, clean))
     assert report["input_flicker"] == pytest.approx(float(np.mean(expected)), rel=1e-9)
     assert report["input_flicker"] > 1.0  # moving heavy rain flickers
-    assert np.isfinite(report["flicker"]) and report["flicker"] >= 0
+    assert np.isfinite(report["flicker"])
+    assert report["flicker"] >= 0
+
+    # the memory is carried: each clip's second frame is what restoring frames 0, 1 in sequence gives, not
+    # what frame 1 alone (from a fresh memory) gives; and each clip starts from a fresh memory
+    model, options = seen["model"], seen["options"]
+    assert model.arch == "j4rnet"
+    assert model.temporal
+    outputs = flicker_calls[0::2]  # per clip: flicker(restored, clean), then flicker(rainy, clean)
+    assert len(outputs) == 2
+    for (_, rainy_paths, _), restored in zip(clip_folders(clips), outputs, strict=True):
+        rainy = [read_image(p).rgb for p in rainy_paths]
+        assert len(restored) == 3
+        first = restore(rainy[0], model, options)
+        assert first.state is not None
+        np.testing.assert_array_equal(restored[0], first.image)  # a fresh memory at each clip's start
+        carried = restore(rainy[1], model, options, state=first.state).image
+        fresh = restore(rainy[1], model, options).image
+        np.testing.assert_array_equal(restored[1], carried)
+        assert float(np.abs(restored[1] - fresh).max()) > 1e-3  # the memory changes the second frame
 
 
 def test_bench_wants_exactly_one_source(tmp_path: Path, capsys) -> None:

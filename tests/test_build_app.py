@@ -20,7 +20,9 @@ def test_bundle_data_are_the_shipped_files_and_only_those() -> None:
     shipped = {p.relative_to(REPO).as_posix() for p, _ in files}
     weights = {p.relative_to(REPO).as_posix() for p in (REPO / "weatherstudio" / "weights").glob("*.safetensors")}
     configs = {p.relative_to(REPO).as_posix() for p in (REPO / "weatherstudio" / "engine" / "configs").glob("*.toml")}
-    assert weights and weights <= shipped and configs <= shipped
+    assert weights
+    assert weights <= shipped
+    assert configs <= shipped
     assert "resources/icons/weatherstudio.svg" in shipped
     assert any(s.startswith("resources/samples/rainy_coffee_clip/") for s in shipped)  # the clip's frames too
     for path, dest in files:  # where the frozen package looks for them (samples.resource_dirs, WEIGHTS_DIR)
@@ -39,9 +41,11 @@ def test_print_command_names_the_launcher_and_data(tmp_path: Path) -> None:
     args = done.stdout.split()
     launcher = Path(args[0])
     assert launcher.read_text() == build_app.LAUNCHER
-    assert "--onedir" in args and args[args.index("--name") + 1] == "WeatherStudio"
+    assert "--onedir" in args
+    assert args[args.index("--name") + 1] == "WeatherStudio"
     assert args[args.index("--collect-submodules") + 1] == "weatherstudio"
     assert args.count("--add-data") == len(build_app.data_files())
     # the launcher runs the same entry point as the installed `weatherstudio` script
     run = subprocess.run([sys.executable, str(launcher), "--version"], capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0 and run.stdout.startswith("weatherstudio ")
+    assert run.returncode == 0
+    assert run.stdout.startswith("weatherstudio ")

@@ -67,7 +67,8 @@ def test_ssim_decreases_with_noise() -> None:
     m_vals = [ms_ssim(x, (x + s * n).clamp(0, 1)).item() for s in (0.01, 0.05, 0.1, 0.3)]
     assert all(a > b for a, b in pairwise(s_vals)), s_vals
     assert all(a > b for a, b in pairwise(m_vals)), m_vals
-    assert s_vals[0] < 1.0 and s_vals[-1] < 0.5
+    assert s_vals[0] < 1.0
+    assert s_vals[-1] < 0.5
 
 
 def test_ssim_matches_numpy_reference() -> None:
@@ -111,7 +112,8 @@ def test_small_images_do_not_crash_and_have_finite_gradients(size: tuple[int, in
     for fn in (ssim, ms_ssim):
         v = fn(x, y)
         (g,) = torch.autograd.grad(v, x)
-        assert torch.isfinite(v) and torch.isfinite(g).all()
+        assert torch.isfinite(v)
+        assert torch.isfinite(g).all()
         assert -1.0 <= v.item() <= 1.0
         assert g.abs().sum() > 0
 
@@ -122,7 +124,10 @@ def test_reduction_none_gives_one_value_per_image() -> None:
     y[1] = torch.rand(3, 32, 32)
     v = ssim(x, y, reduction="none")
     assert v.shape == (3,)
-    assert v[0].item() == pytest.approx(1.0, abs=1e-6) and v[1].item() < 0.5
+    assert v[0].item() == pytest.approx(1.0, abs=1e-6)
+    assert v[1].item() < 0.5
     assert ms_ssim(x, y, reduction="none").shape == (3,)
-    with pytest.raises(ValueError):
+    with pytest.raises(
+        ValueError, match=r"SSIM needs two N×C×H×W tensors of the same shape, got \(3, 3, 32, 32\), \(3, 2, 32, 32\)"
+    ):
         ssim(x, y[:, :2])

@@ -34,7 +34,9 @@ def test_registry_and_configs() -> None:
     for cfg in CONFIGS:
         model = build_model("desnownet", cfg)
         assert isinstance(model, DesnowNet)
-        assert model.arch == "desnownet" and model.task == "snow" and model.size_multiple == 1
+        assert model.arch == "desnownet"
+        assert model.task == "snow"
+        assert model.size_multiple == 1
     paper = build_model("desnownet", "paper")
     lite = build_model("desnownet", "lite")
     # Paper: Inception-V4 with widths halved ends at 768 channels; 5 dilated convs of 192 → 960.
@@ -43,7 +45,7 @@ def test_registry_and_configs() -> None:
     assert paper.descriptor_r[0][0][0][0].in_channels == 7  # RG reads (y′, ẑ, a)
     assert 30_000_000 < paper.num_parameters() < 40_000_000
     assert 200_000 < lite.num_parameters() < 600_000
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="blocks must give three counts: Inception-A, -B, -C"):
         build_model("desnownet", {"preset": "lite", "blocks": [1, 1]})
 
 
@@ -52,7 +54,8 @@ def test_declared_maps(cfg: str) -> None:
     run = contract_run("desnownet", cfg)
     kinds = {s.name: s.kind for s in run.specs}
     assert set(kinds) == {"z_hat", "aberration", "y_prime", "residual", "y_hat"}
-    assert kinds["z_hat"] is MapKind.MASK and kinds["residual"] is MapKind.RESIDUAL
+    assert kinds["z_hat"] is MapKind.MASK
+    assert kinds["residual"] is MapKind.RESIDUAL
     # The residual is a tanh output (eq. 6): its display range is a bound too.
     assert_map_in_declared_range(run, "residual")
 
@@ -96,7 +99,8 @@ def test_eq5_inverts_snow_model() -> None:
     torch.testing.assert_close(rec[..., :4, :], x_full[..., :4, :].clamp(0, 1))
     torch.testing.assert_close(rec[..., 4:, :], y[..., 4:, :], atol=2e-5, rtol=0)
     rec.sum().backward()
-    assert torch.isfinite(a_req.grad).all() and torch.isfinite(z_req.grad).all()
+    assert torch.isfinite(a_req.grad).all()
+    assert torch.isfinite(z_req.grad).all()
     assert float(a_req.grad[..., :4, :].abs().sum()) == 0.0
 
 
@@ -116,7 +120,8 @@ def test_receptive_field_matches_gradient_support() -> None:
     rows = torch.nonzero(support.any(dim=1)).flatten()
     cols = torch.nonzero(support.any(dim=0)).flatten()
     extent = (int(rows.max() - rows.min()) + 1, int(cols.max() - cols.min()) + 1)
-    assert max(extent) == rf and min(extent) <= rf
+    assert max(extent) == rf
+    assert min(extent) <= rf
     assert int(rows.min()) == c - rf // 2 or int(cols.min()) == c - rf // 2
 
 
@@ -133,7 +138,8 @@ def test_loss_decreases_on_fixed_batch() -> None:
     torch.manual_seed(0)
     model = build_model("desnownet", "lite").train()
     criterion = DesnowNetLoss()
-    assert criterion.WEIGHT_DECAY == 5e-4 and criterion.weight_decay == 5e-4
+    assert criterion.WEIGHT_DECAY == 5e-4
+    assert criterion.weight_decay == 5e-4
     x, y, z = _synthetic_snow(2, 32, 32, seed=5)
 
     def loss() -> torch.Tensor:
@@ -157,7 +163,7 @@ def test_maxpool_pyramid_loss_values() -> None:
     assert float(maxpool_pyramid_loss(*two)) == pytest.approx(2.0)
     small = torch.zeros(1, 1, 5, 7)
     assert float(maxpool_pyramid_loss(small, small + 1, tau=4)) == pytest.approx(35 + 12 + 4)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown reduction 'median'"):
         maxpool_pyramid_loss(target, pred, reduction="median")
 
 
@@ -186,5 +192,6 @@ def test_scaled_output_init_starts_near_the_identity() -> None:
             out = model.forward_train(x)
         changes[scale] = float((out["y_hat"] - x).abs().mean())
         if scale < 1:
-            assert float(out["z_hat"].max()) < 0.05 and float(out["residual"].abs().max()) < 0.05
+            assert float(out["z_hat"].max()) < 0.05
+            assert float(out["residual"].abs().max()) < 0.05
     assert changes[0.01] < 0.02 < changes[1.0]

@@ -44,7 +44,8 @@ def test_registry_and_parameter_count() -> None:
 def test_declared_maps(config: str) -> None:
     run = contract_run("gtrain", config)
     kinds = {s.name: s.kind for s in run.specs}
-    assert kinds["residual"] is MapKind.RESIDUAL and kinds["offset_magnitude"] is MapKind.MAGNITUDE
+    assert kinds["residual"] is MapKind.RESIDUAL
+    assert kinds["offset_magnitude"] is MapKind.MAGNITUDE
     # The residual is output − input, two images in [0, 1]: its display range is a bound.
     assert torch.allclose(run.out.maps["residual"], run.out.image - run.x)
     assert_map_in_declared_range(run, "residual")
@@ -66,9 +67,11 @@ def test_variant_with_mish_and_kaiming() -> None:
     assert isinstance(model.blocks[0].act, torch.nn.Mish)
     with torch.no_grad():
         out = model(torch.rand(1, 3, 20, 24))
-    assert out.image.shape == (1, 3, 20, 24) and torch.isfinite(out.image).all()
+    assert out.image.shape == (1, 3, 20, 24)
+    assert torch.isfinite(out.image).all()
     for block in model.blocks:  # offsets still start at zero
-        assert block.dconv1.offset.weight.abs().max() == 0 and block.dconv2.modulator.bias.abs().max() == 0
+        assert block.dconv1.offset.weight.abs().max() == 0
+        assert block.dconv2.modulator.bias.abs().max() == 0
 
 
 def test_zero_offsets_make_the_deformable_conv_a_plain_conv() -> None:
@@ -224,7 +227,8 @@ def test_loss_terms_and_info_nce() -> None:
     a = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     good = info_nce(a, a.clone())
     bad = info_nce(a, a.flip(0))
-    assert good.item() < 0.05 and bad.item() > 3.0
+    assert good.item() < 0.05
+    assert bad.item() > 3.0
     # The formula by hand for a 2-pair batch at τ = 0.25.
     z = F.normalize(torch.randn(4, 5), dim=1)
     sim = z @ z.t() / 0.25

@@ -33,7 +33,8 @@ def test_registry_entry() -> None:
     entry = get_entry("j4rnet")
     assert set(entry.configs) >= {"paper", "lite"}
     model = _model()
-    assert model.temporal and model.task == "rain"
+    assert model.temporal
+    assert model.task == "rain"
     assert model.warmup_frames == model.config["clip_length"] - 1 == 4
     assert _model("paper").warmup_frames == 8
     assert model.receptive_field > model.effective_context > 1
@@ -43,11 +44,14 @@ def test_registry_entry() -> None:
 def test_declared_maps_and_carried_state(config: str) -> None:
     run = contract_run("j4rnet", config)
     kinds = {s.name: s.kind for s in run.specs}
-    assert kinds["alpha"] is MapKind.MASK and kinds["streaks"] is MapKind.RESIDUAL
-    assert kinds["gate_update"] is MapKind.GATE and kinds["gate_read"] is MapKind.GATE
+    assert kinds["alpha"] is MapKind.MASK
+    assert kinds["streaks"] is MapKind.RESIDUAL
+    assert kinds["gate_update"] is MapKind.GATE
+    assert kinds["gate_read"] is MapKind.GATE
     # The streak layer is a plain conv: its range is for display, but the initialised network stays inside it.
     assert_map_in_declared_range(run, "streaks")
-    assert run.state is not None and run.state.shape == (2, _model(config).channels, *run.x.shape[-2:])
+    assert run.state is not None
+    assert run.state.shape == (2, _model(config).channels, *run.x.shape[-2:])
 
 
 def test_backward_reaches_every_parameter() -> None:
@@ -115,7 +119,7 @@ def test_reset_state_and_round_trip() -> None:
         again = model(clip[:, 0]).image
     assert torch.equal(a, b)
     assert torch.equal(first, again)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="J4R-Net state must be a tensor or None, not list"):
         model.set_state([1, 2, 3])
 
 
@@ -189,7 +193,7 @@ def test_loss_terms() -> None:
     assert "0.001·CE" in J4RNetLoss().description
     aliased = J4RNetLoss().terms(outputs, {"y": clean, "s": target["streaks"], "alpha": alpha})
     assert aliased["total"].item() == pytest.approx(terms["total"].item(), rel=1e-7)
-    with pytest.raises(KeyError):
+    with pytest.raises(KeyError, match=r"J4R-Net's loss needs the clean frames \(target 'clean' or 'y'\)"):
         J4RNetLoss().terms(outputs, {"alpha": alpha})
     literal = J4RNetLoss(rect_on="background").terms(outputs, target)
     assert literal["rect"].item() == pytest.approx(0.0, abs=1e-10)

@@ -38,10 +38,13 @@ def test_residue_restores_the_image(cfg: str) -> None:
     """The one map is the residue (a tanh output, so inside its range), and the image is input + residue."""
     model = build_model("resdesnow", cfg)
     assert isinstance(model, ResDesnowNet)
-    assert model.task == "snow" and model.size_multiple == 4
+    assert model.task == "snow"
+    assert model.size_multiple == 4
     run = contract_run("resdesnow", cfg)
     (spec,) = run.specs
-    assert spec.name == "residue" and spec.kind is MapKind.RESIDUAL and spec.channels == 3
+    assert spec.name == "residue"
+    assert spec.kind is MapKind.RESIDUAL
+    assert spec.channels == 3
     assert_map_in_declared_range(run, "residue")
     torch.testing.assert_close(run.out.image, (run.x + run.out.maps["residue"]).clamp(0, 1))
 
@@ -49,7 +52,8 @@ def test_residue_restores_the_image(cfg: str) -> None:
 def test_configs_and_receptive_field() -> None:
     paper = build_model("resdesnow", "paper")
     lite = build_model("resdesnow", "lite")
-    assert len(paper.body) == 9 and paper.inception.fuse[1].out_channels == 64
+    assert len(paper.body) == 9
+    assert paper.inception.fuse[1].out_channels == 64
     assert [m[0].out_channels for m in paper.encoder] == [128, 256]
     assert [m[0].out_channels for m in paper.decoder] == [128, 64]
     assert 11_000_000 < paper.num_parameters() < 12_000_000
@@ -97,14 +101,15 @@ def test_total_variation_values() -> None:
     step[..., 2:, :] = 1.0  # one horizontal edge: 5 vertical differences of 1
     assert float(total_variation(step, "sum")) == pytest.approx(5.0)
     assert float(total_variation(step, "mean")) == pytest.approx(5.0 / 15)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown reduction 'max'"):
         total_variation(step, "max")
 
 
 def test_loss_without_vgg() -> None:
     crit = ResDesnowLoss()
     assert crit.perceptual_enabled is False
-    assert "perceptual term off" in crit.description and "\n" not in crit.description
+    assert "perceptual term off" in crit.description
+    assert "\n" not in crit.description
     y = torch.rand(1, 3, 8, 8)
     terms = crit.terms(y + 0.1, y)
     assert "perceptual" not in terms
@@ -120,10 +125,12 @@ def test_perceptual_with_vgg_file(tmp_path: Path) -> None:
     torch.save(state, path)
     crit = ResDesnowLoss(vgg_weights=path)
     assert crit.perceptual_enabled
-    assert "VGG-19 conv3_3" in crit.description and "vgg19_random.pth sha256:" in crit.description
+    assert "VGG-19 conv3_3" in crit.description
+    assert "vgg19_random.pth sha256:" in crit.description
     # The loaded layers hold the file's weights (conv3_3 is features.14) and are frozen.
     torch.testing.assert_close(crit.vgg[14].weight, state["features.14.weight"])
-    assert len(crit.vgg) == 15 and not any(p.requires_grad for p in crit.vgg.parameters())
+    assert len(crit.vgg) == 15
+    assert not any(p.requires_grad for p in crit.vgg.parameters())
 
     torch.manual_seed(0)
     model = build_model("resdesnow", "lite").train()

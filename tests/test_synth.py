@@ -59,14 +59,16 @@ def test_snow_identity_shapes_ranges(preset: str) -> None:
     assert s.z.shape == (72, 96)
     for arr in s:
         assert arr.dtype == np.float32
-        assert float(arr.min()) >= 0.0 and float(arr.max()) <= 1.0
+        assert float(arr.min()) >= 0.0
+        assert float(arr.max()) <= 1.0
     np.testing.assert_array_equal(s.y, y)
     zz = s.z[:, :, None]
     np.testing.assert_allclose(s.x, s.a * zz + s.y * (1 - zz), atol=1e-6)  # DesnowNet eq. 1
     assert float(s.z.max()) > 0.3, "some flake must be nearly opaque"
     assert 0.0 < float((s.z > 0.01).mean()) < 0.9
     # the aberration map is near white but not exactly grey
-    assert float(s.a.min()) > 0.6 and float(s.a.mean()) > 0.8
+    assert float(s.a.min()) > 0.6
+    assert float(s.a.mean()) > 0.8
     assert float(np.abs(s.a - s.a.mean(axis=2, keepdims=True)).max()) > 1e-3
 
 
@@ -78,7 +80,8 @@ def test_rain_identity_shapes_ranges(preset: str) -> None:
     assert r.alpha.shape == (80, 64)
     for arr in r:
         assert arr.dtype == np.float32
-        assert float(arr.min()) >= 0.0 and float(arr.max()) <= 1.0
+        assert float(arr.min()) >= 0.0
+        assert float(arr.max()) <= 1.0
     al = r.alpha[:, :, None]
     np.testing.assert_allclose(r.x, np.clip((1 - al) * (r.y + r.s) + al * r.a, 0, 1), atol=1e-6)  # J4R eq. 2
     assert float(r.s.max()) > 0.1
@@ -195,8 +198,10 @@ def test_camera_path_never_shows_a_border() -> None:
         corners = np.array([[0, 0, 1], [out[1] - 1, 0, 1], [0, out[0] - 1, 1], [out[1] - 1, out[0] - 1, 1]], float).T
         for m in mats:
             p = m @ corners
-            assert p[0].min() >= -1e-6 and p[0].max() <= src[1] - 1 + 1e-6
-            assert p[1].min() >= -1e-6 and p[1].max() <= src[0] - 1 + 1e-6
+            assert p[0].min() >= -1e-6
+            assert p[0].max() <= src[1] - 1 + 1e-6
+            assert p[1].min() >= -1e-6
+            assert p[1].max() <= src[0] - 1 + 1e-6
 
 
 def test_videos_move_and_keep_the_models() -> None:
@@ -223,9 +228,11 @@ def test_videos_move_and_keep_the_models() -> None:
 def test_to_float_rgb_conversions() -> None:
     grey8 = np.full((4, 5), 255, np.uint8)
     rgba16 = np.full((4, 5, 4), 65535, np.uint16)
-    assert to_float_rgb(grey8).shape == (4, 5, 3) and float(to_float_rgb(grey8).min()) == 1.0
-    assert to_float_rgb(rgba16).shape == (4, 5, 3) and to_float_rgb(rgba16).dtype == np.float32
-    with pytest.raises(ValueError):
+    assert to_float_rgb(grey8).shape == (4, 5, 3)
+    assert float(to_float_rgb(grey8).min()) == 1.0
+    assert to_float_rgb(rgba16).shape == (4, 5, 3)
+    assert to_float_rgb(rgba16).dtype == np.float32
+    with pytest.raises(ValueError, match=r"expected an H×W, H×W×1, H×W×3 or H×W×4 image, got shape \(4, 5, 2\)"):
         to_float_rgb(np.zeros((4, 5, 2), np.float32))
 
 
@@ -248,13 +255,17 @@ def test_synthesize_folder_snow_and_rain(tmp_path: Path) -> None:
     calls: list[tuple[int, int]] = []
     out = tmp_path / "snow"
     summary = synthesize_folder("snow", "medium", clean, out, seed=3, progress=lambda d, t: calls.append((d, t)))
-    assert summary["count"] == 3 and calls[0] == (0, 3) and calls[-1] == (3, 3)
+    assert summary["count"] == 3
+    assert calls[0] == (0, 3)
+    assert calls[-1] == (3, 3)
     for sub in ("input", "target", "mask", "aberration"):
         assert sorted(p.name for p in (out / sub).iterdir()) == ["img0.png", "img1.png", "img2.png"]
     mask = cv2.imread(str(out / "mask" / "img1.png"), cv2.IMREAD_UNCHANGED)
     x = cv2.imread(str(out / "input" / "img1.png"), cv2.IMREAD_UNCHANGED)
-    assert mask.dtype == np.uint16 and mask.shape == (64, 40)
-    assert x.dtype == np.uint8 and x.shape == (64, 40, 3)
+    assert mask.dtype == np.uint16
+    assert mask.shape == (64, 40)
+    assert x.dtype == np.uint8
+    assert x.shape == (64, 40, 3)
     # the written files still satisfy eq. 1 up to 8-bit rounding
     y = cv2.imread(str(out / "target" / "img1.png")).astype(np.float32) / 255
     a = cv2.imread(str(out / "aberration" / "img1.png"), cv2.IMREAD_UNCHANGED).astype(np.float32) / 65535
@@ -286,18 +297,18 @@ def test_synthesize_folder_video_and_safety(tmp_path: Path) -> None:
             names = sorted(p.name for p in (out / stem / sub).iterdir())
             assert names == ["frame_0000.png", "frame_0001.png", "frame_0002.png"]
     assert cv2.imread(str(out / "img0" / "input" / "frame_0002.png")).shape == (32, 32, 3)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="clean is the clean folder; refusing to write into it"):
         synthesize_folder("snow", "small", clean, clean)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"unknown preset 'small' for rain; choose from \['heavy', 'light'\]"):
         synthesize_folder("rain", "small", clean, out)  # not a rain preset
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown kind 'hail'; choose from"):
         synthesize_folder("hail", "light", clean, out)
     # a layout whose target/ folder *is* the clean folder is refused before anything is written
     nested = tmp_path / "pairs"
     (nested / "target").mkdir(parents=True)
     cv2.imwrite(str(nested / "target" / "a.png"), np.zeros((8, 8, 3), np.uint8))
     before = _snapshot(nested / "target")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="target is the clean folder; refusing to write into it"):
         synthesize_folder("rain", "light", nested / "target", nested)
     assert _snapshot(nested / "target") == before
 

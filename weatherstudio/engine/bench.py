@@ -106,7 +106,6 @@ def iter_scores(
     A video model restores each still from a fresh memory.
     """
     for name, rainy, clean in pairs:
-        model.reset_state()
         start = time.perf_counter()
         out = restore(rainy, model, options).image
         seconds = time.perf_counter() - start
@@ -118,7 +117,6 @@ def iter_scores(
             "input_psnr_y": base["psnr_y"],
             "input_ssim_y": base["ssim_y"],
         }
-    model.reset_state()
 
 
 def iter_clip_scores(
@@ -144,7 +142,6 @@ def iter_clip_scores(
             "flicker": flicker(outs, clean),
             "input_flicker": flicker(rainy, clean),
         }
-    model.reset_state()
 
 
 def synthetic_test_set(

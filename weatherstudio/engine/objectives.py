@@ -74,10 +74,8 @@ def score_pairs(
 
     rows = []
     for name, degraded, clean in pairs:
-        model.reset_state()
         out = restore(degraded, model, _restore_opts(device)).image
         rows.append((name, psnr_y(out, clean), ssim_y(out, clean), psnr_y(degraded, clean)))
-    model.reset_state()
     if not rows:
         return {}
     p, s, i = (np.array([r[k] for r in rows]) for k in (1, 2, 3))
@@ -110,15 +108,16 @@ def score_clips(
 
     p, s, ip, fl, ifl = [], [], [], [], []
     for _, rainy, clean in clips:
-        model.reset_state()
-        states: dict[int, Any] = {}
-        outs = [restore(f, model, _restore_opts(device), tile_states=states).image for f in rainy]
+        outs, state = [], None
+        for f in rainy:
+            result = restore(f, model, _restore_opts(device), state=state)
+            outs.append(result.image)
+            state = result.state
         p += [psnr_y(o, c) for o, c in zip(outs, clean)]
         s += [ssim_y(o, c) for o, c in zip(outs, clean)]
         ip += [psnr_y(r, c) for r, c in zip(rainy, clean)]
         fl.append(flicker(outs, clean))
         ifl.append(flicker(rainy, clean))
-    model.reset_state()
     if not p:
         return {}
     return {
@@ -620,6 +619,10 @@ OBJECTIVES: dict[str, type[Objective]] = {
 
 def make_objective(model: RestorationModel, cfg: dict[str, Any], data_root: Path) -> Objective:
     arch = cfg["model"]["arch"]
+    if arch == "weather":  # the weather classifier (its module builds on this one)
+        from weatherstudio.engine.weather_training import WeatherObjective
+
+        return WeatherObjective(model, cfg, data_root)
     if arch not in OBJECTIVES:
         raise WeatherStudioError(f"no training objective for {arch!r}; known: {', '.join(OBJECTIVES)}")
     return OBJECTIVES[arch](model, cfg, data_root)

@@ -4,6 +4,10 @@ Only the tile being processed lives on the device. On CUDA the network runs in f
 automatic fp32 retry when a tile's output holds NaN/Inf, and an out-of-memory error retries the image with
 tiles half as large. Progress and cancellation go through callbacks checked between tiles, so the same
 function drives a tqdm bar, a Qt progress bar and a test that cancels.
+
+A video model's memory (J4R-Net's H_{t−1}) is passed in and returned, never left in the model: ``restore``
+starts from ``state`` (None: a fresh clip, as for any still image) and returns the next frame's state in
+:attr:`RestoreResult.state`, one entry per tile. No caller can forget to reset it (BasicVSR-style).
 """
 
 from __future__ import annotations
@@ -58,6 +62,8 @@ class RestoreResult:
     tiles: int = 1
     fp16: bool = False
     notes: list[str] = field(default_factory=list)
+    #: a temporal model's memory after this frame, tile index → state (pass it to the next frame); None otherwise
+    state: dict[int, Any] | None = None
 
 
 def default_overlap(model: RestorationModel) -> int:
@@ -109,12 +115,13 @@ def restore(
     progress: ProgressFn | None = None,
     should_cancel: CancelFn | None = None,
     on_tile: TileFn | None = None,
-    tile_states: dict[int, Any] | None = None,
+    state: dict[int, Any] | None = None,
 ) -> RestoreResult:
     """Restore ``image`` (H×W×3 float32 RGB in [0, 1]) with ``model``.
 
     ``on_tile(tile, output)`` receives each finished tile's output (before blending) so a viewer can fill in
-    the picture; ``tile_states`` keeps a video model's state per tile across calls (see :mod:`.video`).
+    the picture. For a temporal model, ``state`` is the previous frame's :attr:`RestoreResult.state` (None: the
+    first frame of a clip); the input dict is not changed.
     """
     options = options or RestoreOptions()
     if image.ndim != 3 or image.shape[2] != 3:
@@ -150,7 +157,7 @@ def restore(
                 progress,
                 should_cancel,
                 on_tile,
-                tile_states,
+                dict(state or {}) if model.temporal else None,
                 notes,
             )
             break
@@ -159,6 +166,8 @@ def restore(
                 torch.cuda.empty_cache()
             if tile <= MIN_TILE:
                 raise
+            if state:
+                raise  # the memory is per tile: other tiles cannot take it over
             smaller = max(MIN_TILE, tile // 2)
             notes.append(f"out of memory with {tile}px tiles; retried with {smaller}px")
             tile, overlap = smaller, min(overlap, smaller // 2)
@@ -203,9 +212,13 @@ def _restore_tiled(
         x = torch.from_numpy(crop)[None]
         if tile_states is not None:
             model.set_state(tile_states.get(index))
-        tile_out, tile_maps, held = _run_tile(model, x, device, fp16, return_maps)
-        if tile_states is not None:
-            tile_states[index] = model.get_state()
+        try:
+            tile_out, tile_maps, held = _run_tile(model, x, device, fp16, return_maps)
+            if tile_states is not None:
+                tile_states[index] = model.get_state()
+        finally:
+            if tile_states is not None:
+                model.reset_state()  # the memory lives in the result, never in the model between calls
         if fp16 and not held:
             fp16 = False
             notes.append("fp16 gave NaN/Inf; switched to fp32")
@@ -232,10 +245,14 @@ def _restore_tiled(
         if progress:
             progress(index + 1, total)
     if single:
-        return RestoreResult(image_single, maps_single, specs, tile=tile, overlap=0, tiles=1, fp16=fp16)
+        return RestoreResult(
+            image_single, maps_single, specs, tile=tile, overlap=0, tiles=1, fp16=fp16, state=tile_states
+        )
     np.divide(out, np.maximum(wsum, 1e-8), out=out)
     maps = {k: v / np.maximum(map_wsum[k], 1e-8) for k, v in map_acc.items()}
-    return RestoreResult(np.clip(out, 0, 1), maps, specs, tile=tile, overlap=overlap, tiles=total, fp16=fp16)
+    return RestoreResult(
+        np.clip(out, 0, 1), maps, specs, tile=tile, overlap=overlap, tiles=total, fp16=fp16, state=tile_states
+    )
 
 
 def preview_scale(height: int, width: int, max_pixels: int) -> float:

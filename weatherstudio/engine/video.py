@@ -24,18 +24,16 @@ class SequenceRestorer:
     def __init__(self, model: RestorationModel, options: RestoreOptions | None = None) -> None:
         self.model = model
         self.options = options or RestoreOptions()
-        self.tile_states: dict[int, Any] = {}
+        self.state: dict[int, Any] | None = None  # the last frame's memory (see ``restore``'s state contract)
         self.next_index: int | None = None
-        model.reset_state()
 
     @property
     def temporal(self) -> bool:
         return bool(self.model.temporal)
 
     def reset(self) -> None:
-        self.tile_states.clear()
+        self.state = None
         self.next_index = None
-        self.model.reset_state()
 
     def restore_next(
         self,
@@ -47,10 +45,10 @@ class SequenceRestorer:
         """Restore the frame that follows the last one (or frame ``index``; a jump resets the memory)."""
         if index is not None and self.next_index is not None and index != self.next_index:
             self.reset()
-        states = self.tile_states if self.temporal else None
         result = restore(
-            frame, self.model, self.options, progress=progress, should_cancel=should_cancel, tile_states=states
+            frame, self.model, self.options, progress=progress, should_cancel=should_cancel, state=self.state
         )
+        self.state = result.state
         self.next_index = (index if index is not None else (self.next_index or 0)) + 1
         return result
 
