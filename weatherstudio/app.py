@@ -18,10 +18,11 @@ MODES = ("side", "split", "toggle", "diff")
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="weatherstudio gui", description="Open the WeatherStudio window.")
     p.add_argument("files", nargs="*", help="image to open (default: the bundled sample)")
-    p.add_argument("--model", help="model to start with (e.g. lpnet)")
+    p.add_argument("--model", help="model to start with (auto, lpnet, resdesnow, ...)")
     p.add_argument("--config", help="the model's variant (e.g. lite, paper)")
     p.add_argument("--weights", help="a weight file (.safetensors / .pth)")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N")
+    p.add_argument("--threads", type=int, help="CPU threads for restores (default: the 'Use all CPU cores' setting)")
     p.add_argument("--mode", choices=MODES, help="viewer mode")
     p.add_argument("--theme", choices=("system", "light", "dark"), help="colour theme (not saved)")
     p.add_argument("--inspect", metavar="MAP", help="open this map in the inspector")
@@ -66,14 +67,16 @@ def main(argv: list[str] | None = None) -> int:
         app.setWindowIcon(QIcon(str(icon)))
     from weatherstudio.gui.main_window import MainWindow
     from weatherstudio.gui.settings import Settings
-    from weatherstudio.gui.worker import ui_friendly_threads
 
     tmp = None
     settings = None
     if args.screenshot:  # a clean, reproducible window that leaves the user's settings alone
         tmp = tempfile.TemporaryDirectory(prefix="weatherstudio-shot-")
         settings = Settings(QSettings(str(Path(tmp.name) / "settings.ini"), QSettings.Format.IniFormat))
-    window = MainWindow(settings, theme_name=args.theme, worker_threads=ui_friendly_threads())
+    if args.threads is not None and args.threads < 1:
+        _say(f"error: --threads {args.threads}: give 1 or more", error=True)
+        return 2
+    window = MainWindow(settings, theme_name=args.theme, worker_threads=args.threads)
     try:
         _apply_options(window, args)
     except (KeyError, ValueError) as exc:

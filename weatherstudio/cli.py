@@ -34,68 +34,120 @@ def _restore_options(args: argparse.Namespace, return_maps: bool = False):
     )
 
 
+def _output_plan(inputs: list[str], output: str, n_sources: int) -> tuple[Path, bool]:
+    """The output and whether it names one file: an existing folder is always a folder, whatever its name."""
+    out = Path(output)
+    single_file = (
+        n_sources == 1
+        and Path(inputs[0]).is_file()
+        and not out.is_dir()
+        and not output.endswith(("/", os.sep))
+        and out.suffix != ""
+    )
+    return out, single_file
+
+
 def cmd_remove(args: argparse.Namespace) -> int:
     from weatherstudio.core.image_io import list_images
-    from weatherstudio.engine.loader import load_model
-    from weatherstudio.engine.pipeline import output_path_for, restore_file
+    from weatherstudio.engine.pipeline import output_path_for
+    from weatherstudio.engine.session import Session, model_choice
 
     sources = list_images([Path(p) for p in args.inputs])
     if not sources:
         raise WeatherStudioError("no images found in " + ", ".join(args.inputs))
-    out = Path(args.output)
-    single_file = len(sources) == 1 and Path(args.inputs[0]).is_file() and out.suffix != ""
+    out, single_file = _output_plan(args.inputs, args.output, len(sources))
     if not single_file:
         out.mkdir(parents=True, exist_ok=True)
-    model, meta = load_model(args.model, args.weights, args.config, allow_untrained=args.untrained)
-    if meta.get("untrained"):
-        print(f"warning: {args.model} runs with untrained (random) weights", file=sys.stderr)
-    # A video model (J4R-Net) reads the inputs as consecutive frames, in name order, and keeps its memory.
-    tile_states: dict | None = {} if model.temporal else None
-    model.reset_state()
-    if model.temporal:
-        print(f"{args.model} is a video model: {len(sources)} inputs restored as consecutive frames in name order")
+    session = Session(args.device)
+    choice = model_choice(args.model, args.config, args.weights, allow_untrained=args.untrained)
+    if choice.arch != "auto":
+        ready = session.model(choice)  # fail before any file is touched when the network cannot load
+        if ready.info.untrained:
+            print(f"warning: {choice.arch} runs with untrained (random) weights", file=sys.stderr)
+        if ready.model.temporal:
+            print(f"{choice.arch} is a video model: {len(sources)} inputs restored as consecutive frames in name order")
+
+    def output_for(src: Path) -> Path:
+        return out if single_file else output_path_for(src, out, args.suffix)
+
+    bars: dict[int, object] = {}
+
+    def progress(index: int, src: Path, done: int, total: int) -> None:
+        bar = bars.get(index)
+        if bar is None:
+            for old in bars.values():
+                old.close()
+            bars.clear()
+            bar = bars[index] = _progress_bar(total, src.name, "tile")
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
     failures = 0
     files = _progress_bar(len(sources), "images", "img") if len(sources) > 1 else None
-    for src in sources:
-        dest = out if single_file else output_path_for(src, out, args.suffix)
-        maps_dir = Path(args.maps) if args.maps else None
-        bar = _progress_bar(0, src.name, "tile")
-
-        def progress(done: int, total: int, bar=bar) -> None:
-            bar.total = total
-            bar.n = done
-            bar.refresh()
-
-        try:
-            res = restore_file(
-                src,
-                dest,
-                model,
-                _restore_options(args),
-                maps_dir=maps_dir,
-                overwrite=args.overwrite,
-                protected=tuple(sources),
-                progress=progress,
-                quality=args.quality,
-                tile_states=tile_states,
-            )
-        except WeatherStudioError as exc:
+    outcomes = session.restore_files(
+        sources,
+        output_for,
+        choice,
+        _restore_options(args),
+        maps_dir=Path(args.maps) if args.maps else None,
+        overwrite=args.overwrite,
+        protected=tuple(sources),
+        quality=args.quality,
+        progress=progress,
+    )
+    for outcome in outcomes:
+        for bar in bars.values():
             bar.close()
+        bars.clear()
+        if files:
+            files.update(1)
+        src = outcome.source
+        if outcome.error:
+            failures += 1
+            print(f"error: {outcome.error}", file=sys.stderr)
+            continue
+        decision = outcome.decision
+        if decision is not None and decision.pass_through:
+            print(f"{src} -> {outcome.output}  ({decision.message()})")
+            continue
+        r = outcome.result
+        size = f"{r.image.shape[1]}×{r.image.shape[0]}"
+        how = f"{decision.message()}, " if decision is not None else ""
+        print(f"{src} -> {outcome.output}  ({how}{size}, {r.seconds:.2f} s, {r.tiles} tile(s), {r.device})")
+        for note in r.notes:
+            print(f"  note: {note}")
+        if outcome.map_files:
+            print(f"  maps: {len(r.maps)} written to {args.maps}")
+    if files:
+        files.close()
+    return EXIT_ERROR if failures else 0
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    """The weather in each photo: rain, snow or clear, with the classifier's confidence."""
+    from weatherstudio.core.image_io import list_images, read_image
+    from weatherstudio.engine.weather import classify, load_classifier
+
+    sources = list_images([Path(p) for p in args.inputs])
+    if not sources:
+        raise WeatherStudioError("no images found in " + ", ".join(args.inputs))
+    model, _ = load_classifier(args.weights)
+    rows, failures = [], 0
+    for src in sources:
+        try:
+            guess = classify(model, read_image(src).rgb)
+        except WeatherStudioError as exc:
             failures += 1
             print(f"error: {exc}", file=sys.stderr)
             continue
-        bar.close()
-        r = res.result
-        size = f"{r.image.shape[1]}×{r.image.shape[0]}"
-        print(f"{src} -> {dest}  ({size}, {r.seconds:.2f} s, {r.tiles} tile(s), {r.device})")
-        for note in r.notes:
-            print(f"  note: {note}")
-        if res.map_files:
-            print(f"  maps: {len(res.result.maps)} written to {maps_dir}")
-        if files:
-            files.update(1)
-    if files:
-        files.close()
+        row = {"path": str(src), "weather": guess.weather, "confidence": round(guess.confidence, 4)}
+        row["probabilities"] = {k: round(v, 4) for k, v in guess.probabilities.items()}
+        rows.append(row)
+        if not args.json:
+            print(f"{src}  {guess.weather}  {guess.confidence:.0%}")
+    if args.json:
+        print(json.dumps(rows, indent=2))
     return EXIT_ERROR if failures else 0
 
 
@@ -123,6 +175,21 @@ def cmd_models(args: argparse.Namespace) -> int:
                 "weights": weights,
             }
         )
+    from weatherstudio.models.weather import CONFIGS, WeatherClassifier, build_classifier
+
+    table.append(
+        {
+            "name": WeatherClassifier.arch,
+            "task": "classify",
+            "temporal": False,
+            "summary": "rain / snow / clear for --model auto (the project's own network)",
+            "configs": {c: {"parameters": build_classifier(c).num_parameters(), "config": CONFIGS[c]} for c in CONFIGS},
+            "weights": [
+                {"path": str(w.path), "config": w.config_name, "scores": w.metadata.get("scores", {})}
+                for w in shipped_weights(WeatherClassifier.arch)
+            ],
+        }
+    )
     if args.json:
         print(json.dumps(table, indent=2))
         return 0
@@ -134,7 +201,12 @@ def cmd_models(args: argparse.Namespace) -> int:
             print(f"    weights {w['path']}")
             scores = w["scores"] if isinstance(w["scores"], dict) else {}
             for set_name, v in scores.items():  # the held-out sets scored when the file was trained
-                if isinstance(v, dict) and "psnr_y" in v:
+                if isinstance(v, dict) and "accuracy" in v:
+                    per = ", ".join(
+                        f"{c} {v[f'{c}_accuracy']:.1%}" for c in ("clear", "rain", "snow") if f"{c}_accuracy" in v
+                    )
+                    print(f"      {set_name}: accuracy {v['accuracy']:.1%} of {v.get('n', '?')} ({per})")
+                elif isinstance(v, dict) and "psnr_y" in v:
                     nan = float("nan")
                     line = f"      {set_name}: PSNR-Y {v['psnr_y']:.2f} dB (input {v.get('input_psnr_y', nan):.2f})"
                     if "flicker" in v:
@@ -156,7 +228,7 @@ def _bench_source(args: argparse.Namespace):
     if args.clips:
         clips = bench.clip_folders(Path(args.clips))
         return bench.read_clips(clips), len(clips), True, f"clips of {args.clips}"
-    from weatherstudio.engine.training import default_data_root
+    from weatherstudio.engine.training import require_data_root
 
     presets = {"snow": "medium", "rain": "light", "rain-video": "light"}
     preset = args.preset or presets[args.synthetic]
@@ -166,7 +238,7 @@ def _bench_source(args: argparse.Namespace):
         raise WeatherStudioError(
             f"preset {preset!r} is not one of {', '.join(presets_for(args.synthetic))} for {args.synthetic}"
         )
-    root = Path(args.data) if args.data else default_data_root()
+    root = require_data_root(Path(args.data) if args.data else None)
     source = bench.synthetic_test_set(
         args.synthetic, preset, root, limit=args.limit, size=args.size, frames=args.frames, seed=args.seed
     )
@@ -281,9 +353,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-DEMO_MODELS = {"rain": "lpnet", "snow": "resdesnow"}  # the best-scoring shipped network of each weather
-
-
 def has_display() -> bool:
     """Whether a window can be shown (an X11/Wayland display, or a platform that always has one)."""
     if sys.platform in ("win32", "darwin"):
@@ -297,9 +366,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """The main job: open the studio on the bundled sample, or, with no display, do the same work headless."""
     if has_display() and not args.headless:
         return cmd_gui(argparse.Namespace(rest=[]))
-    from weatherstudio.engine.loader import load_model
-    from weatherstudio.engine.pipeline import restore_file
-    from weatherstudio.models.weightfile import WeightsError
+    from weatherstudio.engine.session import ModelChoice, Session
     from weatherstudio.samples import find_samples
 
     out = Path(args.output).resolve()
@@ -308,27 +375,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not samples:
         raise WeatherStudioError("no bundled sample found (resources/samples); run resources/make_samples.py")
     print("no display: restoring the bundled samples headless" if not args.headless else "restoring the samples")
+    session = Session()
     for sample in samples:
-        arch = DEMO_MODELS[sample.weather]
-        try:
-            model, meta = load_model(arch)
-        except WeightsError as exc:
-            print(f"  {sample.path.name}: skipped ({exc})")
-            continue
         dest = out / f"{sample.path.stem}_restored.png"
-        res = restore_file(sample.path, dest, model, maps_dir=out / f"{sample.path.stem}_maps", overwrite=True)
-        n_maps = len(res.result.maps)
+        maps_dir = out / f"{sample.path.stem}_maps"
+        (outcome,) = session.restore_files(
+            [sample.path], lambda _src, d=dest: d, ModelChoice("auto"), maps_dir=maps_dir, overwrite=True
+        )
+        if outcome.error:
+            print(f"  {sample.path.name}: skipped ({outcome.error})")
+            continue
+        how = outcome.decision.message() if outcome.decision else ""
+        if outcome.result is None:  # passed through unchanged
+            print(f"  {sample.path.name} -> {dest}  [auto: {how}]")
+            continue
+        n_maps = len(outcome.result.maps)
         maps = f"{n_maps} map" + ("s" if n_maps != 1 else "")
-        line = f"  {sample.path.name} -> {dest}  [{arch}, {res.result.seconds:.2f} s, {maps}]"
+        line = f"  {sample.path.name} -> {dest}  [auto: {how}, {outcome.result.seconds:.2f} s, {maps}]"
         if sample.clean is not None:
             from weatherstudio.core.image_io import read_image
             from weatherstudio.core.metrics import psnr_y
 
             clean = read_image(sample.clean).rgb
-            before, after = psnr_y(read_image(sample.path).rgb, clean), psnr_y(res.result.image, clean)
+            before, after = psnr_y(read_image(sample.path).rgb, clean), psnr_y(outcome.result.image, clean)
             line += f"  PSNR-Y {before:.2f} -> {after:.2f} dB"
         print(line)
-        print(f"     maps: {out / (sample.path.stem + '_maps')}")
+        print(f"     maps: {maps_dir}")
     if args.screenshot and _gui_available():
         shot = out / "studio.png"
         code = cmd_gui(argparse.Namespace(rest=["--screenshot", str(shot)]))
@@ -357,7 +429,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     def model_args(sp: argparse.ArgumentParser, default_model: str = "lpnet") -> None:
-        sp.add_argument("--model", default=default_model, help="registered model name (see 'weatherstudio models')")
+        what = "; auto: the best shipped network for each photo's weather" if default_model == "auto" else ""
+        sp.add_argument(
+            "--model", default=default_model, help=f"registered model name (see 'weatherstudio models'){what}"
+        )
         sp.add_argument("--weights", help="weight file (.safetensors, .pth, .pt); default: the shipped weights")
         sp.add_argument("--config", help="model config for a foreign weight file (e.g. lite, paper)")
         sp.add_argument("--untrained", action="store_true", help="allow running with random weights (testing)")
@@ -369,12 +444,18 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("remove", help="restore images (files or folders)")
     r.add_argument("inputs", nargs="+", metavar="INPUT")
     r.add_argument("-o", "--output", required=True, help="output folder (or file, for one input file)")
-    model_args(r)
+    model_args(r, "auto")
     r.add_argument("--maps", metavar="DIR", help="also write every intermediate map (16-bit PNG + .npy)")
     r.add_argument("--suffix", help="output file extension (default: the input's)")
     r.add_argument("--quality", type=int, help="JPEG quality (default: the source's or 95)")
     r.add_argument("--overwrite", action="store_true", help="replace existing outputs (never the inputs)")
     r.set_defaults(func=cmd_remove)
+
+    c = sub.add_parser("classify", help="the weather in each photo: rain, snow or clear (what --model auto uses)")
+    c.add_argument("inputs", nargs="+", metavar="INPUT")
+    c.add_argument("--weights", help="classifier weight file (default: the shipped one)")
+    c.add_argument("--json", action="store_true", help="a JSON list of {path, weather, confidence, probabilities}")
+    c.set_defaults(func=cmd_classify)
 
     m = sub.add_parser("models", help="list the registered models, their configs and weights")
     m.add_argument("--json", action="store_true")
@@ -445,6 +526,9 @@ def build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("gui", help="open the studio window", add_help=False)
     g.add_argument("rest", nargs=argparse.REMAINDER)
     g.set_defaults(func=cmd_gui)
+    for name, sp in sub.choices.items():
+        if name != "gui":  # the window parses its own options, --threads among them
+            sp.add_argument("--threads", type=int, help="CPU threads for torch and OpenCV (default: all cores)")
     return p
 
 
@@ -456,6 +540,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         args = parser.parse_args(argv)
     try:
+        if getattr(args, "threads", None) is not None:
+            if args.threads < 1:
+                raise WeatherStudioError(f"--threads {args.threads}: give 1 or more")
+            from weatherstudio.engine.session import set_threads
+
+            set_threads(args.threads)
         return int(args.func(args) or 0)
     except WeatherStudioError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -10,10 +10,12 @@ agree); on a GPU the forward runs under bf16 autocast.
 
 Config keys (TOML): ``seed``, ``checkpoint_every``, ``prefetch`` (draw the next batch in a worker thread;
 default on with CUDA), ``channels_last`` (NHWC weights and image batches: ~1.4× faster convolutions on a
-CPU for small-channel networks such as LPNet; default off); ``[model] arch, config``; ``[data] crop,
-batch`` and the objective's own keys (see :mod:`.objectives`); ``[optim] lr, final_lr, warmup, steps,
-weight_decay, betas, grad_clip, restarts`` (and the objective's, e.g. ``offset_lr_scale``); ``[val] every``
-(+ the objective's ``n``, ``size``, ...); ``[eval.NAME]`` sets scored once at the end
+CPU for small-channel networks such as LPNet; default off), ``autocast`` (``"bf16"``: bf16 autocast on a
+CPU with native bf16 as well, fp32 weights, loss and optimiser; default: on CUDA only); ``[model] arch,
+config``; ``[data] crop, batch`` and the objective's own keys (see :mod:`.objectives`); ``[optim] lr,
+final_lr, warmup, steps, weight_decay, betas, grad_clip, restarts`` (and the objective's, e.g.
+``offset_lr_scale``); ``[val] every`` (+ the objective's ``n``, ``size``, ...); ``[eval.NAME]`` sets scored
+once at the end
 (:func:`weatherstudio.engine.objectives.evaluate_spec`).
 """
 
@@ -29,6 +31,7 @@ import shlex
 import sys
 import time
 import tomllib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,12 +50,51 @@ from weatherstudio.models.weightfile import save_weights
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
 
-def default_data_root() -> Path:
-    """``../shared/data`` beside the repository (or $WEATHERSTUDIO_DATA)."""
+def default_data_root() -> Path | None:
+    """$WEATHERSTUDIO_DATA, else ``../shared/data`` beside a source checkout; None for an installed or bundled app.
+
+    Only a source checkout (``pyproject.toml`` two folders above the package) has a ``../shared`` to look for.
+    """
     env = os.environ.get("WEATHERSTUDIO_DATA")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[3] / "shared" / "data"
+    repo = Path(__file__).resolve().parents[2]
+    if not (repo / "pyproject.toml").is_file():
+        return None
+    return repo.parent / "shared" / "data"
+
+
+def require_data_root(data_root: Path | None) -> Path:
+    """``data_root``, or the default; a clear error when neither exists."""
+    root = data_root or default_data_root()
+    if root is None:
+        raise WeatherStudioError("no data folder: pass --data DIR (or set WEATHERSTUDIO_DATA)")
+    if not Path(root).is_dir():
+        raise WeatherStudioError(f"data folder {root} not found (pass --data DIR or set WEATHERSTUDIO_DATA)")
+    return Path(root)
+
+
+def build_network(arch: str, config: str | dict[str, Any] | None) -> nn.Module:
+    """A restoration network from the registry, or the weather classifier (``weather``)."""
+    from weatherstudio.models.weather import WeatherClassifier, build_classifier
+
+    if arch == WeatherClassifier.arch:
+        return build_classifier(config)
+    return build_model(arch, config)
+
+
+@dataclass
+class TrainCallbacks:
+    """Hooks a caller (the studio, a fine-tune run, a test) gives the loop; all optional, all on its thread.
+
+    ``on_step(step, losses, lr)`` after every step; ``on_validation(step, scores)`` after every validation;
+    ``should_stop()`` between steps — True ends the run at once (a checkpoint is written first). A pause is
+    ``should_stop`` blocking until the user resumes (see :class:`weatherstudio.engine.control.RunControl`).
+    """
+
+    on_step: Callable[[int, dict[str, float], float], None] | None = None
+    on_validation: Callable[[int, dict[str, Any]], None] | None = None
+    should_stop: Callable[[], bool] | None = None
 
 
 def load_config(name_or_path: str) -> dict[str, Any]:
@@ -152,9 +194,7 @@ class Trainer:
 
         self.cfg = cfg
         self.run_dir = run_dir
-        self.data_root = data_root or default_data_root()
-        if not self.data_root.is_dir():
-            raise WeatherStudioError(f"training data folder {self.data_root} not found (set --data)")
+        self.data_root = require_data_root(data_root)
         self.device = resolve_device(device)
         self.dist = init_distributed(self.device)
         if self.device.type == "cuda" and self.dist.world > 1:
@@ -164,7 +204,7 @@ class Trainer:
         self.seed = int(cfg.get("seed", 0))
         torch.manual_seed(self.seed)  # identical initial weights on every rank
         m = cfg["model"]
-        self.model = build_model(m["arch"], m.get("config", "lite")).to(self.device)
+        self.model = build_network(m["arch"], m.get("config", "lite")).to(self.device)
         if "output_init_scale" in m:  # e.g. DesnowNet: start near the identity (see its scale_output_init)
             if not hasattr(self.model, "scale_output_init"):
                 raise WeatherStudioError(f"[model] output_init_scale: {m['arch']} has no output heads to scale")
@@ -247,8 +287,16 @@ class Trainer:
         self.warm_start = {"file": path.name, "step": step, "optimizer": "Adam moments reset at the warm start"}
 
     # -- the loop ------------------------------------------------------------------------------------
-    def train(self, max_steps: int | None = None, progress: bool = True) -> dict[str, Any]:
-        """Train up to ``max_steps`` more steps (or to the end); returns the last losses and validation."""
+    def train(
+        self, max_steps: int | None = None, progress: bool = True, callbacks: TrainCallbacks | None = None
+    ) -> dict[str, Any]:
+        """Train up to ``max_steps`` more steps (or to the end); returns the last losses and validation.
+
+        ``callbacks`` see each step and validation and may stop the run between steps (``stopped`` is then
+        True in the summary, and the checkpoint holds the last step).
+        """
+        cb = callbacks or TrainCallbacks()
+        stopped = False
         from tqdm import tqdm
 
         opt, data = self.cfg["optim"], self.cfg["data"]
@@ -265,7 +313,7 @@ class Trainer:
             dynamic_ncols=True,
             desc=self.cfg["_name"],
         )
-        use_amp = self.device.type == "cuda"
+        use_amp = self.device.type == "cuda" or (self.cfg.get("autocast") == "bf16" and cpu_has_bf16())
         last: dict[str, float] = {}
         val_scores: dict[str, Any] = {}
         pin = self.device.type == "cuda"
@@ -281,6 +329,10 @@ class Trainer:
         pending = prefetch.submit(make_batch, self.step) if prefetch and self.step < end else None
         self.model.train()
         while self.step < end:
+            if cb.should_stop is not None and cb.should_stop():
+                stopped = True
+                self._save_checkpoint()
+                break
             t0 = time.perf_counter()
             lr = lr_at(
                 self.step,
@@ -316,6 +368,8 @@ class Trainer:
                     if new:
                         w.writerow(["step", "lr", "seconds", *last])
                     w.writerow([self.step, f"{lr:.3g}", f"{self.wall:.1f}", *(f"{v:.6g}" for v in last.values())])
+            if cb.on_step is not None:
+                cb.on_step(self.step, last, lr)
             bar.set_postfix(loss=f"{last['total']:.4f}", lr=f"{lr:.2g}", refresh=False)
             bar.update(1)
             if self.step % ckpt_every == 0 or self.step == end:
@@ -328,13 +382,15 @@ class Trainer:
                     f"step {self.step}: validation "
                     + ", ".join(f"{k} {v:.4g}" for k, v in val_scores.items() if isinstance(v, float))
                 )
+                if cb.on_validation is not None:
+                    cb.on_validation(self.step, val_scores)
                 self.model.train()
         bar.close()
         if prefetch is not None:
             prefetch.shutdown(cancel_futures=True)
         if self.dist.world > 1:
             self._gather_digests()
-        return {"step": self.step, "losses": last, "validation": val_scores}
+        return {"step": self.step, "losses": last, "validation": val_scores, "stopped": stopped}
 
     def _gather_digests(self) -> None:
         """Every rank's weight digest into ``ddp_digests.json`` (rank 0 writes); they must all agree."""
@@ -371,8 +427,12 @@ class Trainer:
         scores: dict[str, Any] = dict(self.validate())
         self.model.eval()
         try:
+            evaluate = getattr(self.objective, "evaluate", None)  # an objective with its own kind of scores
             for name, spec in self.cfg.get("eval", {}).items():
-                scores[name] = evaluate_spec(self.model, spec, self.data_root, self.device)
+                if evaluate is not None:
+                    scores[name] = evaluate(self.model, spec, self.device)
+                else:
+                    scores[name] = evaluate_spec(self.model, spec, self.data_root, self.device)
         finally:
             self._back_to_training()
         return scores
@@ -396,6 +456,21 @@ class Trainer:
             "scores": scores or {},
         }
         return save_weights(self.model, path, meta)
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX-512-BF16 or AMX), where bf16 autocast speeds training up."""
+    probe = getattr(torch.backends.cpu, "get_cpu_capability", None)
+    if probe is None:
+        return False
+    if probe() in ("AVX512_BF16", "AMX"):
+        return True
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def hardware_description(device: torch.device, world: int) -> str:

@@ -1,37 +1,37 @@
 """Batch: restore every image of a folder with the current model into an output folder, with a progress dialog.
 
-Each output keeps its input's format, bit depth and metadata (``write_image(like=...)``) and is named
-``<stem>_restored<ext>`` (numbered rather than replacing anything). A file that fails is reported and skipped.
+The work is :meth:`weatherstudio.engine.session.Session.restore_files`, the same loop as
+``weatherstudio remove`` (a video network carries its memory from file to file); this module only runs it on a
+:class:`~weatherstudio.gui.worker.SessionThread` and shows its progress. Each output keeps its input's format,
+bit depth and metadata and is named ``<stem>_restored<ext>`` (numbered rather than replacing anything).
 """
 
 from __future__ import annotations
 
-import sys
 import threading
-import traceback
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QThread, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QProgressDialog, QWidget
 
 from weatherstudio.gui.save_dialog import suggested_path
-from weatherstudio.gui.worker import RestoreRequest, load_for_request
+from weatherstudio.gui.worker import RestoreRequest, SessionThread, error_message
 
 STEPS = 1000  # progress units per image (tiles fill them in)
 
 
-class BatchWorker(QThread):
+class BatchWorker(SessionThread):
     progress = Signal(int, int, str, int, int)  # image index, image count, file name, tiles done, tiles total
     file_done = Signal(str, str)  # input, output
     file_failed = Signal(str, str)  # input, message
     done = Signal(int, int, bool)  # succeeded, failed, cancelled
 
     def __init__(self, files: list[Path], out_dir: Path, request: RestoreRequest, parent: QWidget | None = None):
-        super().__init__(parent)
+        super().__init__(parent, request.threads)
         self.files = list(files)
         self.out_dir = Path(out_dir)
-        self.request = replace(request, maps=False, preview=False)
+        self.request = replace(request, maps=False, preview=False)  # a batch computes no maps, no previews
         self._cancel = threading.Event()
         self.outputs: list[Path] = []
         self.errors: list[str] = []
@@ -40,51 +40,32 @@ class BatchWorker(QThread):
         self._cancel.set()
 
     def run(self) -> None:
-        from weatherstudio.core.errors import WeatherStudioError
-        from weatherstudio.core.image_io import read_image, write_image
-        from weatherstudio.engine.restore import RestoreCancelled, RestoreOptions, restore
-        from weatherstudio.models.weightfile import WeightsError
+        from weatherstudio.engine.pipeline import output_suffix
 
+        self._start_in_thread()
         ok = 0
+        n = len(self.files)
         try:
-            model, _ = load_for_request(self.request)
-        except (WeatherStudioError, WeightsError) as exc:
-            self.errors.append(str(exc))
-            self.file_failed.emit("", str(exc))
-            self.done.emit(0, len(self.files), False)
-            return
-        r = self.request
-        options = RestoreOptions(r.device, r.tile, r.overlap, r.fp16, return_maps=False)
-        for i, src in enumerate(self.files):
-            if self._cancel.is_set():
-                break
-            self.progress.emit(i, len(self.files), src.name, 0, 1)
-            try:
-                loaded = read_image(src)
-                result = restore(
-                    loaded.rgb,
-                    model,
-                    options,
-                    progress=lambda d, t, i=i, n=src.name: self.progress.emit(i, len(self.files), n, d, t),
-                    should_cancel=self._cancel.is_set,
-                )
-                out = write_image(
-                    suggested_path(src, src.suffix.lower(), self.out_dir),
-                    result.image,
-                    alpha=loaded.alpha,
-                    like=loaded,
-                    source_paths=[src],
-                )
-                self.outputs.append(out)
+            outcomes = self.session.restore_files(
+                self.files,
+                lambda src: suggested_path(src, output_suffix(src), self.out_dir),
+                self.request.choice(),
+                self.request.options(),
+                progress=lambda i, src, d, t: self.progress.emit(i, n, src.name, d, t),
+                should_cancel=self._cancel.is_set,
+            )
+            for outcome in outcomes:
+                if outcome.error:
+                    self.errors.append(f"{outcome.source.name}: {outcome.error}")
+                    self.file_failed.emit(str(outcome.source), outcome.error)
+                    continue
+                self.outputs.append(outcome.output)
                 ok += 1
-                self.file_done.emit(str(src), str(out))
-            except RestoreCancelled:
-                break
-            except Exception as exc:  # noqa: BLE001 - one bad file must not end the batch
-                if not isinstance(exc, WeatherStudioError | WeightsError | MemoryError) and sys.stderr:
-                    traceback.print_exc(file=sys.stderr)
-                self.errors.append(f"{src.name}: {exc}")
-                self.file_failed.emit(str(src), str(exc))
+                self.file_done.emit(str(outcome.source), str(outcome.output))
+        except Exception as exc:  # noqa: BLE001 - the network could not load: every file fails with the message
+            message = error_message(exc, self.request.device)
+            self.errors.append(message)
+            self.file_failed.emit("", message)
         self.done.emit(ok, len(self.errors), self._cancel.is_set())
 
 

@@ -40,6 +40,15 @@ def to_u8(rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(cv2.convertScaleAbs(rgb, alpha=255.0))
 
 
+def enlarge_u8(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A small float (or uint8) image as uint8 at ``size`` (h, w), bilinear — a preview of a large photo.
+
+    Enlarging as uint8 rather than float32 saves ~0.3 s and 0.6 GB on a 24 MP photo.
+    """
+    h, w = size
+    return np.ascontiguousarray(cv2.resize(to_u8(rgb), (w, h), interpolation=cv2.INTER_LINEAR))
+
+
 def diff_map(before: np.ndarray, after: np.ndarray) -> np.ndarray:
     """Per-pixel largest absolute channel difference |after − before| (H×W float32)."""
     d = cv2.absdiff(np.ascontiguousarray(after, np.float32), np.ascontiguousarray(before, np.float32))

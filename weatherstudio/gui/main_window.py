@@ -55,6 +55,7 @@ class MainWindow(FileCommands, QMainWindow):
         self.generation = 0
         self.running = False
         self.batches: list[Any] = []
+        self.decisions: dict[int, Any] = {}  # generation → what auto chose (the latest only)
         self._no_remember: set[str] = set()
         self._holding_space = False
         self._closed = False
@@ -88,9 +89,11 @@ class MainWindow(FileCommands, QMainWindow):
         self.toolbar = build_toolbar(self, self.commands)
         self.view_menu.addAction(self.model_dock.toggleViewAction())
 
+        self.fixed_threads = worker_threads  # --threads N: overrides the panel's "use all cores"
         self.worker = RestoreWorker(self, worker_threads)
         w = self.worker
         w.loaded.connect(self._on_loaded)
+        w.decided.connect(self._on_decided)
         w.model_ready.connect(self._on_model)
         w.preview_ready.connect(self._on_preview)
         w.tile_ready.connect(self._on_tile)
@@ -177,13 +180,21 @@ class MainWindow(FileCommands, QMainWindow):
             return 0
         self.requested_path = path
         self.debounce.stop()
-        request = RestoreRequest(path=path, **self.model_panel.request_fields())
+        request = RestoreRequest(path=path, **self.request_fields())
         self.generation = self.worker.submit(request)
         self.running = True
         verb = "Opening" if path != self.doc_path else "Restoring"
-        self.status.set_running(True, f"{verb} {Path(path).name} with {request.arch}…")
+        how = "the network its weather calls for" if request.arch == "auto" else request.arch
+        self.status.set_running(True, f"{verb} {Path(path).name} with {how}…")
         self._update_actions()
         return self.generation
+
+    def request_fields(self) -> dict[str, Any]:
+        """The model panel's choices, with ``--threads`` applied."""
+        fields = self.model_panel.request_fields()
+        if self.fixed_threads:
+            fields["threads"] = self.fixed_threads
+        return fields
 
     def cancel(self) -> None:
         if not self.running:
@@ -214,12 +225,29 @@ class MainWindow(FileCommands, QMainWindow):
             self.banner.dismiss()
         self._remember(loaded.path)
         self._update_actions()
+        for note in getattr(loaded.image, "notes", []):
+            self.show_message("info", f"{Path(loaded.path).name}: {note}")
         self.image_opened.emit(loaded.path)
+
+    def _on_decided(self, gen: int, decision: Any, info: ModelInfo | None) -> None:
+        """What ``auto`` chose for this photo, and how sure the classifier is (the user can override it)."""
+        if not self._current(gen) or decision.guess is None:
+            return
+        self.decisions = {gen: decision}
+        self.model_panel.set_status(f"Auto: {decision.message()}")
+        if decision.pass_through:
+            self.show_message(
+                "info",
+                f"This photo looks {decision.message()}. Choose a network in the Model panel to restore it anyway.",
+            )
 
     def _on_model(self, gen: int, info: ModelInfo) -> None:
         if not self._current(gen):
             return
         label = f"{info.arch} ({info.config}) · {info.parameters:,} parameters"
+        decision = self.decisions.get(gen)
+        if decision is not None and decision.guess is not None:
+            label = f"Auto: {decision.message()}\n{label}"
         if info.untrained:
             self.show_message(
                 "warning",
@@ -251,11 +279,12 @@ class MainWindow(FileCommands, QMainWindow):
         self.viewer.set_output(result.display, "done")
         self.viewer.set_diff(result.diff, result.diff_levels)
         h, w = result.image.shape[:2]
+        model = result.model
         context = {
             "source": self.doc_path,
-            "model": result.model.arch,
-            "config": result.model.config,
-            "weights": result.model.weights or "untrained (random init)",
+            "model": model.arch if model else "none (passed through)",
+            "config": model.config if model else "",
+            "weights": (model.weights or "untrained (random init)") if model else "",
         }
         self.inspector.set_maps(
             result.maps,
@@ -269,6 +298,10 @@ class MainWindow(FileCommands, QMainWindow):
         self.status.set_run(result.device, result.seconds, result.tiles)
         if self.banner.level == "error":  # a run that succeeded supersedes an earlier failure's message
             self.banner.dismiss()
+        if model is None:  # auto found no weather: nothing was restored
+            self._finish_run(result.notes[0] if result.notes else "Passed through unchanged")
+            self.restore_done.emit()
+            return
         notes = f" ({'; '.join(result.notes)})" if result.notes else ""
         self._finish_run(f"Restored in {result.seconds:.2f} s on {result.device}{notes}")
         self.restore_done.emit()

@@ -1,7 +1,8 @@
 """The model panel: which network, which weights, where it runs and how it tiles. Every change emits ``changed``.
 
-Models come from the registry, so networks added later appear by themselves. When no trained weights ship for
-a model, it is offered "untrained (random init)", clearly labelled.
+Models come from the registry, so networks added later appear by themselves; "Auto" (first) lets the weather
+classifier pick the network for each photo, and the panel then shows what it chose. When no trained weights
+ship for a model, it is offered "untrained (random init)", clearly labelled.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from weatherstudio.gui.settings import Settings
 
 UNTRAINED = "untrained"
 BROWSE = "browse"
+AUTO = "auto"
 WEIGHT_FILTER = "Weight files (*.safetensors *.pth *.pt);;All files (*)"
 
 
@@ -51,6 +53,8 @@ class ModelPanel(QWidget):
         self._quiet = 0  # > 0 while the panel changes itself: no 'changed' signals
 
         self.model = QComboBox()
+        self.model.addItem("Auto (by weather)", AUTO)
+        self.model.setItemData(0, "A classifier tells rain, snow or clear; the best shipped network runs", 3)
         for name, entry in sorted(self.entries.items()):
             self.model.addItem(f"{name}  ({getattr(entry.cls, 'task', '')})", name)
             self.model.setItemData(self.model.count() - 1, entry.summary, 3)  # Qt.ToolTipRole
@@ -74,6 +78,10 @@ class ModelPanel(QWidget):
         self.overlap.setSpecialValueText("Auto")
         self.overlap.setToolTip("Overlap between tiles, blended without seams (Auto: from the model's context)")
         self.maps = QCheckBox("Compute maps for the inspector")
+        self.all_cores = QCheckBox("Use all CPU cores")
+        self.all_cores.setToolTip(
+            "On: restores run at full speed. Off: one core is left to the window, which then stays smoother"
+        )
         self.status = QLabel(objectName="muted")
         self.status.setWordWrap(True)
         run = QPushButton("Restore again")
@@ -86,7 +94,12 @@ class ModelPanel(QWidget):
             combo.setMinimumContentsLength(14)
         network = _form(("Model", self.model), ("", self.summary), ("Variant", self.config), ("Weights", self.weights))
         running = _form(
-            ("Device", self.device), ("", self.fp16), ("Tile", self.tile), ("Overlap", self.overlap), ("", self.maps)
+            ("Device", self.device),
+            ("", self.fp16),
+            ("Tile", self.tile),
+            ("Overlap", self.overlap),
+            ("", self.maps),
+            ("", self.all_cores),
         )
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 4, 10, 8)
@@ -109,6 +122,7 @@ class ModelPanel(QWidget):
             self.tile.valueChanged,
             self.overlap.valueChanged,
             self.maps.toggled,
+            self.all_cores.toggled,
         ):
             signal.connect(self._emit)
         self.device.currentIndexChanged.connect(self._update_fp16)
@@ -132,15 +146,40 @@ class ModelPanel(QWidget):
     def weight_choice(self) -> str:
         return self.weights.currentData() or UNTRAINED
 
+    def threads(self) -> int | None:
+        """CPU threads for the worker: all cores (None), or one fewer to leave the window a core."""
+        from weatherstudio.gui.worker import ui_friendly_threads
+
+        return None if self.all_cores.isChecked() else ui_friendly_threads()
+
     def is_untrained(self) -> bool:
-        return self.weight_choice() == UNTRAINED
+        return not self.is_auto() and self.weight_choice() == UNTRAINED
 
     def _shipped(self) -> list[Any]:
         from weatherstudio.weights import shipped_weights
 
         return shipped_weights(self.arch())
 
+    def is_auto(self) -> bool:
+        return self.arch() == AUTO
+
     def _on_model(self) -> None:
+        auto = self.is_auto()
+        self.config.setEnabled(not auto)
+        self.weights.setEnabled(not auto)
+        if auto:
+            self.summary.setText(
+                "The weather classifier picks the network for each photo (rain or snow); "
+                "a clear photo is left unchanged."
+            )
+            self._quiet += 1
+            self.config.clear()
+            self.weights.clear()
+            self.weights.addItem("Chosen per photo", AUTO)
+            self._quiet -= 1
+            self.status.setText("")
+            self._emit()
+            return
         entry = self.entries.get(self.arch())
         if entry is None:
             return
@@ -160,6 +199,8 @@ class ModelPanel(QWidget):
             self._emit()
 
     def _fill_weights(self, select: str | None = None) -> None:
+        if self.is_auto():
+            return
         config = self.config.currentData()
         previous = select or self.weights.currentData()
         self.weights.blockSignals(True)
@@ -215,6 +256,8 @@ class ModelPanel(QWidget):
         self.fp16.setEnabled(dev != "cpu" and self.has_gpu)
 
     def _update_status(self) -> None:
+        if self.is_auto():
+            return
         if self.is_untrained():
             self.status.setText(
                 "⚠ No trained weights for this model and variant: it runs with random weights, "
@@ -236,12 +279,13 @@ class ModelPanel(QWidget):
         return {
             "arch": self.arch(),
             "config": self.config.currentData(),
-            "weights": None if weights in (UNTRAINED, BROWSE) else weights,
+            "weights": None if weights in (UNTRAINED, BROWSE, AUTO) else weights,
             "device": self.device.currentData(),
             "fp16": self.fp16.isChecked(),
             "tile": self.tile.value() or None,
             "overlap": None if self.overlap.value() < 0 else self.overlap.value(),
             "maps": self.maps.isChecked(),
+            "threads": self.threads(),
         }
 
     def load(self, s: Settings) -> None:
@@ -265,6 +309,7 @@ class ModelPanel(QWidget):
             self.tile.setValue(s.get("tile"))
             self.overlap.setValue(s.get("overlap"))
             self.maps.setChecked(s.get("compute_maps"))
+            self.all_cores.setChecked(s.get("all_cores"))
         finally:
             self._quiet -= 1
         self._update_fp16()
@@ -279,6 +324,7 @@ class ModelPanel(QWidget):
         s.set("tile", self.tile.value())
         s.set("overlap", self.overlap.value())
         s.set("compute_maps", f["maps"])
+        s.set("all_cores", self.all_cores.isChecked())
 
 
 def _preferred_config(arch: str, configs: dict) -> str:

@@ -19,7 +19,7 @@ MAX_RECENT = 10
 DEFAULTS: dict[str, Any] = {
     "last_folder": "",
     "recent_files": [],
-    "model": "lpnet",
+    "model": "auto",  # auto: the best shipped network for the photo's weather
     "config": "",
     "weights": "",  # "" = the model's shipped weights (or untrained when none ship); else a file path
     "device": "auto",
@@ -27,6 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "tile": 0,  # 0 = automatic
     "overlap": -1,  # −1 = automatic
     "compute_maps": True,
+    "all_cores": True,  # False: leave one core to the window
     "view_mode": "split",
     "theme": "system",  # system | light | dark
     "save_format": "png",

@@ -12,7 +12,7 @@ from weatherstudio.gui.batch import BatchProgress, BatchWorker
 from weatherstudio.gui.save_dialog import SaveDialog
 from weatherstudio.samples import default_sample
 
-OPEN_FILTER = "Images (*.jpg *.jpeg *.png *.tif *.tiff *.webp *.bmp);;All files (*)"
+OPEN_FILTER = "Images (*.jpg *.jpeg *.png *.tif *.tiff *.webp *.bmp *.gif);;All files (*)"
 
 
 class FileCommands:
@@ -164,7 +164,7 @@ class FileCommands:
             self.show_message("info", f"{folder}: no images to restore (JPEG, PNG, TIFF, WebP, BMP).")
             return None
         Path(out_dir).mkdir(parents=True, exist_ok=True)
-        request = RestoreRequest(path="", **self.model_panel.request_fields())
+        request = RestoreRequest(path="", **self.request_fields())
         worker = BatchWorker(files, Path(out_dir), request, self)
         worker.done.connect(lambda ok, bad, cancelled: self._batch_done(worker, ok, bad, cancelled))
         self.batch_progress = BatchProgress(worker, self)
