@@ -32,7 +32,8 @@ def test_tiled_equals_whole_image(height: int, width: int, rng) -> None:
     img = synthesize_rain(_photo_like(height, width, rng), "light", rng).x  # streaks for LPNet to take out
     whole = restore(img, model, RestoreOptions(device="cpu", tile=0, return_maps=True))
     tiled = restore(img, model, RestoreOptions(device="cpu", tile=160, return_maps=True))
-    assert tiled.tiles > 1 and whole.tiles == 1
+    assert tiled.tiles > 1
+    assert whole.tiles == 1
     assert np.abs(whole.image - img).mean() > 2 / 255  # the network does change the image
     diff = np.abs(tiled.image - whole.image)
     assert diff.mean() < 0.5 / 255
@@ -65,7 +66,9 @@ def test_any_size_restores_to_the_same_size(shape: tuple[int, int], rng) -> None
     img = rng.random((*shape, 3), dtype=np.float32)
     out = restore(img, _lpnet(), RestoreOptions(device="cpu", tile=256))
     assert out.image.shape == img.shape
-    assert np.isfinite(out.image).all() and out.image.min() >= 0 and out.image.max() <= 1
+    assert np.isfinite(out.image).all()
+    assert out.image.min() >= 0
+    assert out.image.max() <= 1
 
 
 def test_progress_reports_every_tile_and_cancel_stops_between_tiles(rng) -> None:
@@ -73,14 +76,16 @@ def test_progress_reports_every_tile_and_cancel_stops_between_tiles(rng) -> None
     seen: list[tuple[int, int]] = []
     restore(img, _lpnet(), RestoreOptions(device="cpu", tile=96), progress=lambda d, t: seen.append((d, t)))
     total = seen[-1][1]
-    assert total > 1 and seen[0] == (0, total) and seen[-1] == (total, total)
+    assert total > 1
+    assert seen[0] == (0, total)
+    assert seen[-1] == (total, total)
     calls = []
 
     def cancel_after_two() -> bool:
         calls.append(1)
         return len(calls) > 2
 
-    with pytest.raises(RestoreCancelled):
+    with pytest.raises(RestoreCancelled, match="^restore cancelled$"):
         restore(img, _lpnet(), RestoreOptions(device="cpu", tile=96), should_cancel=cancel_after_two)
     assert len(calls) == 3
 
@@ -105,7 +110,7 @@ def test_preview_is_full_size_and_close_to_the_full_restore(rng) -> None:
 def test_devices() -> None:
     assert resolve_device("cpu").type == "cpu"
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
-    with pytest.raises(DeviceError):
+    with pytest.raises(DeviceError, match="^unknown device 'tpu'; use auto, cpu, cuda or cuda:N$"):
         resolve_device("tpu")
     if not torch.cuda.is_available():
         with pytest.raises(DeviceError, match="no CUDA"):
@@ -141,6 +146,7 @@ def test_out_of_memory_retries_with_smaller_tiles(rng) -> None:
     img = rng.random((300, 300, 3), dtype=np.float32)
     model = _MemoryHungry(limit=100)
     res = restore(img, model, RestoreOptions(device="cpu", tile=400, overlap=16))
-    assert res.tile <= 100 and res.tiles > 1
+    assert res.tile <= 100
+    assert res.tiles > 1
     assert any("out of memory" in n for n in res.notes)
     assert np.allclose(res.image, img, atol=1e-6)

@@ -34,19 +34,23 @@ def test_open_a_map_large_with_its_values(qtbot, window, photo: Path) -> None:
     window.commands["tab_maps"].trigger()
     assert window.tabs.currentWidget() is insp
     qtbot.mouseClick(insp.strip.buttons["input_level3"], Qt.MouseButton.LeftButton)
-    assert insp.current == "input_level3" and insp.strip.buttons["input_level3"].isChecked()
+    assert insp.current == "input_level3"
+    assert insp.strip.buttons["input_level3"].isChecked()
     arr = window.result.maps["input_level3"]
     assert arr.shape == (24, 32, 3)  # 1/4 of 96 × 128
     assert insp.item.image.shape == (24, 32, 3)
     rect = insp.item.mapRectToParent(insp.item.boundingRect())
-    assert rect.width() == pytest.approx(128) and rect.height() == pytest.approx(96)  # map drawn in input pixels
-    assert "1/4 scale" in insp.info.text() and "range [-0.5, 0.5]" in insp.info.text()
+    assert rect.width() == pytest.approx(128)  # map drawn in input pixels
+    assert rect.height() == pytest.approx(96)
+    assert "1/4 scale" in insp.info.text()
+    assert "range [-0.5, 0.5]" in insp.info.text()
     # the cursor at input pixel (50, 30) reads map pixel (12, 7)
     np.testing.assert_array_equal(insp.value_at(50.3, 30.9), arr[7, 12])
     assert insp.value_at(500, 30) is None
     # one channel with a colour map, then all three again
     insp.channel.setCurrentIndex(2)  # G
-    assert insp.item.image.shape == (24, 32) and insp.colormap.isEnabled()
+    assert insp.item.image.shape == (24, 32)
+    assert insp.colormap.isEnabled()
     np.testing.assert_array_equal(insp.item.image, arr[..., 1])
     lo, hi = insp.hist.getLevels()
     assert lo < 0 < hi  # a signed map: levels symmetric about 0
@@ -55,9 +59,11 @@ def test_open_a_map_large_with_its_values(qtbot, window, photo: Path) -> None:
     assert insp.hist.getLevels() == pytest.approx((-0.5, 0.5))  # the spec's value range
     assert insp.colormap.currentData() == "viridis"  # the user's colour map stays while they adjust the view
     lut = insp.item.lut(insp.item.image) if callable(insp.item.lut) else insp.item.lut
-    assert lut is not None and tuple(lut[-1][:3]) == pytest.approx((253, 231, 37), abs=12)  # viridis ends yellow
+    assert lut is not None
+    assert tuple(lut[-1][:3]) == pytest.approx((253, 231, 37), abs=12)  # viridis ends yellow
     insp.channel.setCurrentIndex(0)
-    assert insp.item.image.shape == (24, 32, 3) and not insp.colormap.isEnabled()
+    assert insp.item.image.shape == (24, 32, 3)
+    assert not insp.colormap.isEnabled()
 
 
 def test_inspector_shares_zoom_and_pan_with_the_viewer(qtbot, window, photo: Path) -> None:
@@ -85,10 +91,14 @@ def test_export_selected_and_all_maps(qtbot, window, photo: Path, tmp_path: Path
     np.testing.assert_array_equal(np.load(npy), arr)
     png, png_meta = insp.export_selected(out / "detail.png")
     stored = cv2.imread(str(png), cv2.IMREAD_UNCHANGED)
-    assert stored.dtype == np.uint16 and stored.shape == arr.shape
+    assert stored.dtype == np.uint16
+    assert stored.shape == arr.shape
     side = json.loads(png_meta.read_text())
-    assert side["value_range"] == [-0.5, 0.5] and side["map"]["kind"] == "pyramid" and "65535" in side["encoding"]
-    assert side["source"] == str(photo) and side["model"] == "lpnet"
+    assert side["value_range"] == [-0.5, 0.5]
+    assert side["map"]["kind"] == "pyramid"
+    assert "65535" in side["encoding"]
+    assert side["source"] == str(photo)
+    assert side["model"] == "lpnet"
     decoded = decode_u16(cv2.cvtColor(stored, cv2.COLOR_BGR2RGB), tuple(side["value_range"]))
     np.testing.assert_allclose(decoded, np.clip(arr, -0.5, 0.5), atol=1.0 / 65535 + 1e-6)
     assert abs(int(stored[0, 0, 0]) - 32768) < 32768  # signed data stored with an offset, 0 ↦ mid-scale
@@ -97,8 +107,10 @@ def test_export_selected_and_all_maps(qtbot, window, photo: Path, tmp_path: Path
         insp.export_selected(out / "detail.npy")
     files = insp.export_all(out, ".tif")
     images = sorted(p.name for p in files if p.suffix == ".tif")
-    assert len(images) == 10 and "rainy_output_level1.tif" in images
-    assert all(p.exists() for p in files) and len(files) == 20  # each with its sidecar
+    assert len(images) == 10
+    assert "rainy_output_level1.tif" in images
+    assert all(p.exists() for p in files)
+    assert len(files) == 20  # each with its sidecar
     assert window.commands["export_maps"].isEnabled()
 
 
@@ -117,5 +129,6 @@ def test_maps_of_a_very_large_image_come_from_a_smaller_copy(qtbot, window, phot
     insp = window.inspector
     insp.select("input_level5")
     rect = insp.item.mapRectToParent(insp.item.boundingRect())
-    assert rect.width() == pytest.approx(128) and rect.height() == pytest.approx(96)  # still over the input
+    assert rect.width() == pytest.approx(128)  # still over the input
+    assert rect.height() == pytest.approx(96)
     np.testing.assert_array_equal(insp.value_at(51.0, 31.0), result.maps["input_level5"][15, 25])

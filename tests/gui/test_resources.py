@@ -19,7 +19,8 @@ def test_the_icon_renders_at_desktop_sizes(qapp) -> None:
     from PySide6.QtGui import QIcon
 
     path = app_icon()
-    assert path is not None and path.suffix == ".svg"
+    assert path is not None
+    assert path.suffix == ".svg"
     icon = QIcon(str(path))
     for size in (16, 48, 256):
         image = icon.pixmap(size, size).toImage()
@@ -35,7 +36,8 @@ def test_desktop_entry_runs_the_installed_gui_script() -> None:
     entry.optionxform = str
     entry.read(REPO / "resources" / "weatherstudio.desktop", encoding="utf-8")
     section = entry["Desktop Entry"]
-    assert section["Type"] == "Application" and section["Icon"] == "weatherstudio"
+    assert section["Type"] == "Application"
+    assert section["Icon"] == "weatherstudio"
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["gui-scripts"]
     assert section["Exec"].split()[0] in scripts
     assert "image/jpeg" in section["MimeType"].split(";")

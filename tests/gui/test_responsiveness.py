@@ -1,65 +1,61 @@
-"""The event loop keeps ticking while a restore runs: inference and conversions stay off the GUI thread."""
+"""The heavy work of a restore runs off the GUI thread: reading, inference and display conversions.
+
+How long the event loop stalls and how fast a 24 MP preview comes are measured in
+``benchmarks/responsiveness.py`` (timings are a benchmark's business, not a test's).
+"""
 
 from __future__ import annotations
 
-import time
+import threading
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt, QTimer
 
 from tests.gui.helpers import make_window, write_photo
 
 pytestmark = pytest.mark.gui
 
-MAX_GAP_MS = 50
+
+def _recording(calls: list[tuple[str, int]], name: str, fn):
+    """``fn`` itself, noting the thread each call runs on (a spy: the real function does the work)."""
+
+    def wrapper(*args, **kwargs):
+        calls.append((name, threading.get_ident()))
+        return fn(*args, **kwargs)
+
+    return wrapper
 
 
-def test_event_loop_never_stalls_more_than_50ms(qtbot, settings, tmp_path: Path) -> None:
+def test_reading_inference_and_conversions_run_off_the_gui_thread(qtbot, settings, tmp_path: Path, monkeypatch):
+    from weatherstudio.core import image_io
+    from weatherstudio.engine import restore as restore_module
+    from weatherstudio.engine import session as session_module
+    from weatherstudio.gui import image_convert
+
+    calls: list[tuple[str, int]] = []
+    monkeypatch.setattr(session_module, "restore", _recording(calls, "restore", session_module.restore))
+    monkeypatch.setattr(restore_module, "restore_preview", _recording(calls, "preview", restore_module.restore_preview))
+    for name in ("diff_map", "thumbnail", "enlarge_u8"):
+        monkeypatch.setattr(image_convert, name, _recording(calls, name, getattr(image_convert, name)))
+    monkeypatch.setattr(image_io, "read_image", _recording(calls, "read_image", image_io.read_image))
+
     path = write_photo(tmp_path / "two_mp.png", h=1200, w=1700, exif=False)  # 2.04 MP: preview, then tiles
-    window = make_window(qtbot, settings)  # the worker leaves a core to the GUI, as in the application
+    window = make_window(qtbot, settings)
     window.set_mode("split")
-    ticks: list[float] = []
-    timer = QTimer(interval=10, timerType=Qt.TimerType.PreciseTimer)
-    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
     previews, tiles = [], []
     # connected after the window's own slots: they see the viewer right after it handled the signal
     window.worker.preview_ready.connect(lambda *a: previews.append(window.viewer.output_state))
     window.worker.tile_ready.connect(lambda *a: tiles.append(window.viewer.output_state))
-    timer.start()
-    started = time.perf_counter()
     with qtbot.waitSignal(window.restore_done, timeout=120_000):
         window.open_path(path)
-    qtbot.wait(100)  # the last repaints after the result
-    timer.stop()
-    gaps = [(b - a) * 1000 for a, b in zip(ticks, ticks[1:])]
     # the full path ran: a downscaled preview first, then full-resolution tiles painted over it, then the result
-    assert previews == ["preview"] and len(tiles) > 1 and set(tiles) == {"partial"}
+    assert previews == ["preview"]
+    assert len(tiles) > 1
+    assert set(tiles) == {"partial"}
     assert window.viewer.output_state == "done"
-    assert time.perf_counter() - started > 0.5 and len(ticks) > 40
-    worst = max(gaps)
+    names = {name for name, _ in calls}
+    assert {"read_image", "restore", "preview", "diff_map", "thumbnail", "enlarge_u8"} <= names
+    gui_thread = threading.get_ident()
+    on_gui = sorted({name for name, ident in calls if ident == gui_thread})
+    assert on_gui == [], f"ran on the GUI thread: {on_gui}"
     window.close()
-    print(f"max gap {worst:.1f} ms, top gaps {sorted(gaps)[-5:]}")
-    assert worst < MAX_GAP_MS, f"the event loop stalled {worst:.0f} ms (median {sorted(gaps)[len(gaps) // 2]:.0f})"
-
-
-def test_a_24_megapixel_preview_takes_under_a_second() -> None:
-    import numpy as np
-    import torch
-
-    from weatherstudio.engine.restore import RestoreOptions
-    from weatherstudio.gui.worker import _quick_preview
-    from weatherstudio.models.registry import build_model
-
-    torch.set_num_threads(1)  # as the worker on a two-core machine (the conftest restores the count)
-    model = build_model("lpnet", "paper").eval()
-    photo = np.empty((4000, 6000, 3), np.float32)
-    photo[:] = np.linspace(0, 1, 6000, dtype=np.float32)[None, :, None]
-    _quick_preview(photo[:1200, :1800], model, RestoreOptions())  # warm-up (first-call allocations)
-    best = float("inf")
-    for _ in range(2):
-        started = time.perf_counter()
-        preview = _quick_preview(photo, model, RestoreOptions())
-        best = min(best, time.perf_counter() - started)
-    assert preview.shape == (4000, 6000, 3) and preview.dtype == np.uint8 and preview.flags.c_contiguous
-    assert best < 1.0, f"the 24 MP preview took {best:.2f} s"

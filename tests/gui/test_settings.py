@@ -18,16 +18,21 @@ pytestmark = pytest.mark.gui
 def test_typed_defaults_and_coercion(tmp_path: Path) -> None:
     store = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
     s = Settings(store)
-    assert s.get("tile") == 0 and s.get("fp16") is True and s.get("recent_files") == []
+    assert s.get("tile") == 0
+    assert s.get("fp16") is True
+    assert s.get("recent_files") == []
     store.setValue("fp16", "false")  # what an INI file gives back
     store.setValue("tile", "256")
     store.setValue("overlap", "not a number")
-    assert s.get("fp16") is False and s.get("tile") == 256 and s.get("overlap") == DEFAULTS["overlap"]
-    with pytest.raises(KeyError):
+    assert s.get("fp16") is False
+    assert s.get("tile") == 256
+    assert s.get("overlap") == DEFAULTS["overlap"]
+    with pytest.raises(KeyError, match="unknown setting 'no_such_key'"):
         s.set("no_such_key", 1)
     for i in range(12):
         s.add_recent(tmp_path / f"{i}.png")
-    assert len(s.recent_files()) == 10 and s.recent_files()[0].endswith("11.png")
+    assert len(s.recent_files()) == 10
+    assert s.recent_files()[0].endswith("11.png")
 
 
 def test_settings_persist_across_windows(qtbot, settings: Settings, photo: Path) -> None:
@@ -46,8 +51,12 @@ def test_settings_persist_across_windows(qtbot, settings: Settings, photo: Path)
     second = make_window(qtbot, Settings(QSettings(settings.store.fileName(), QSettings.Format.IniFormat)))
     second.debounce.stop()
     p = second.model_panel
-    assert p.arch() == "lpnet" and p.tile.value() == 256 and p.overlap.value() == 32 and not p.maps.isChecked()
-    assert second.viewer.mode == "diff" and second.commands["mode_diff"].isChecked()
+    assert p.arch() == "lpnet"
+    assert p.tile.value() == 256
+    assert p.overlap.value() == 32
+    assert not p.maps.isChecked()
+    assert second.viewer.mode == "diff"
+    assert second.commands["mode_diff"].isChecked()
     assert second.settings.get("theme") == "dark"
     assert second.settings.get("last_folder") == str(photo.parent)
     assert second.settings.recent_files() == [str(photo.resolve())]
@@ -59,10 +68,12 @@ def test_settings_persist_across_windows(qtbot, settings: Settings, photo: Path)
 def test_theme_menu_overrides_the_system(qtbot, window) -> None:
     app = QApplication.instance()
     window.commands["theme_dark"].trigger()
-    assert window.theme == "dark" and app.palette().window().color().lightness() < 100
+    assert window.theme == "dark"
+    assert app.palette().window().color().lightness() < 100
     assert window.settings.get("theme") == "dark"
     window.commands["theme_light"].trigger()
     assert app.palette().window().color().lightness() > 200
     window.commands["theme_system"].trigger()
     expected = "dark" if theme.system_is_dark() else "light"
-    assert theme.resolve("system") == expected and window.theme == "system"
+    assert theme.resolve("system") == expected
+    assert window.theme == "system"
