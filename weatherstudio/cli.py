@@ -47,11 +47,61 @@ def _output_plan(inputs: list[str], output: str, n_sources: int) -> tuple[Path, 
     return out, single_file
 
 
+def _remove_videos(args: argparse.Namespace, videos: list[Path], session, choice) -> int:
+    """Each video file restored into a video (``-o`` a file for one input, else a folder)."""
+    out = Path(args.output)
+    failures = 0
+    for src in videos:
+        one_file = len(args.inputs) == 1 and not out.is_dir() and out.suffix != ""
+        dest = out if one_file else out / (src.stem + (args.suffix or src.suffix.lower()))
+        bar = _progress_bar(0, src.name, "frame")
+
+        def progress(done: int, total: int, bar=bar) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        try:
+            result = session.restore_video(
+                src,
+                dest,
+                choice,
+                _restore_options(args),
+                frames=args.frames,
+                codec=args.codec,
+                quality=args.crf,
+                overwrite=args.overwrite,
+                progress=progress,
+            )
+        except WeatherStudioError as exc:
+            bar.close()
+            failures += 1
+            print(f"error: {exc}", file=sys.stderr)
+            continue
+        bar.close()
+        how = result.decision.message() or (result.model.arch if result.model else "")
+        fps = result.frames / max(result.seconds, 1e-9)
+        print(f"{src} -> {result.output}  ({how}, {result.frames} frames, {result.seconds:.1f} s, {fps:.2f} fps)")
+        for dropped in result.dropped_streams:
+            print(f"  note: {dropped} could not go into {dest.suffix} and was left out")
+    return failures
+
+
 def cmd_remove(args: argparse.Namespace) -> int:
     from weatherstudio.core.image_io import list_images
+    from weatherstudio.core.video_io import VIDEO_SUFFIXES
     from weatherstudio.engine.pipeline import output_path_for
     from weatherstudio.engine.session import Session, model_choice
 
+    is_video = lambda p: p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES - {".gif"}  # noqa: E731
+    videos = [Path(p) for p in args.inputs if is_video(Path(p))]
+    if videos:
+        session = Session(args.device)
+        choice = model_choice(args.model, args.config, args.weights, allow_untrained=args.untrained)
+        failures = _remove_videos(args, videos, session, choice)
+        rest = [p for p in args.inputs if not is_video(Path(p))]
+        if not rest:
+            return EXIT_ERROR if failures else 0
+        args = argparse.Namespace(**{**vars(args), "inputs": rest})
     sources = list_images([Path(p) for p in args.inputs])
     if not sources:
         raise WeatherStudioError("no images found in " + ", ".join(args.inputs))
@@ -441,7 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--overlap", type=int, help="tile overlap in pixels (default: from the receptive field)")
         sp.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=None, help="half precision on CUDA")
 
-    r = sub.add_parser("remove", help="restore images (files or folders)")
+    r = sub.add_parser("remove", help="restore images (files or folders) and videos")
     r.add_argument("inputs", nargs="+", metavar="INPUT")
     r.add_argument("-o", "--output", required=True, help="output folder (or file, for one input file)")
     model_args(r, "auto")
@@ -449,6 +499,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--suffix", help="output file extension (default: the input's)")
     r.add_argument("--quality", type=int, help="JPEG quality (default: the source's or 95)")
     r.add_argument("--overwrite", action="store_true", help="replace existing outputs (never the inputs)")
+    r.add_argument("--frames", metavar="A:B", help="video: restore frames A to B − 1 only (from 0)")
+    r.add_argument("--codec", choices=["h264", "hevc", "vp9", "av1", "prores", "ffv1"], help="video: the encoder")
+    r.add_argument("--crf", type=int, help="video: quality (x264/x265/VP9/AV1 CRF; ProRes profile 0–3)")
     r.set_defaults(func=cmd_remove)
 
     c = sub.add_parser("classify", help="the weather in each photo: rain, snow or clear (what --model auto uses)")

@@ -216,6 +216,34 @@ class FileOutcome:
     error: str = ""
 
 
+@dataclass
+class VideoOutcome:
+    """An exported video: where it went, what restored it, how many frames, and what it could not keep."""
+
+    output: Path
+    frames: int
+    seconds: float
+    decision: Decision
+    model: ModelInfo | None
+    dropped_streams: list[str] = field(default_factory=list)
+
+
+def parse_frame_range(text: str | None, count: int) -> range:
+    """``A:B`` (frames A to B − 1; either side may be empty) within a video of ``count`` frames."""
+    if not text:
+        return range(count)
+    start_s, sep, end_s = text.partition(":")
+    try:
+        start = int(start_s) if start_s.strip() else 0
+        end = int(end_s) if sep and end_s.strip() else (count if sep else start + 1)
+    except ValueError:
+        raise WeatherStudioError(f"--frames {text!r}: give A:B, frame numbers from 0") from None
+    start, end = max(0, start), min(count, end)
+    if start >= end:
+        raise WeatherStudioError(f"--frames {text!r}: no frames in that range (the video has {count})")
+    return range(start, end)
+
+
 class Session:
     """The engine the studio and the command line share (see the module docstring)."""
 
@@ -411,3 +439,57 @@ class Session:
                 else:
                     message = str(exc)
                 yield FileOutcome(src, None, decision=decision, error=message)
+
+    def restore_video(
+        self,
+        source: Path,
+        output: Path,
+        choice: ModelChoice,
+        options: RestoreOptions | None = None,
+        *,
+        frames: str | None = None,
+        codec: str | None = None,
+        quality: int | None = None,
+        overwrite: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+        should_cancel: CancelFn | None = None,
+    ) -> VideoOutcome:
+        """Restore a video file into ``output``: frames streamed through the network (a temporal network's
+        memory carried frame to frame, one state per tile; a range that starts mid-clip is warmed up on the
+        ``warmup_frames`` before it), the source's timestamps, sound and subtitles kept (see
+        :mod:`weatherstudio.core.video_io`). Cancel leaves no file. ``progress(done, total)`` per frame."""
+        from weatherstudio.core.video_io import VideoReader, VideoWriter
+        from weatherstudio.engine.restore import RestoreCancelled
+
+        options = replace(options or RestoreOptions(device=self.device), return_maps=False)
+        started = time.perf_counter()
+        with VideoReader(source) as reader:
+            span = parse_frame_range(frames, reader.frame_count)
+            decision = self.decide(choice, reader.frame(span.start), video=True)
+            ready = None if decision.pass_through else self.model(decision.choice)
+            writer = VideoWriter(output, reader, codec, quality, overwrite=overwrite, start=span.start)
+            try:
+                state = None
+                if ready is not None and ready.model.temporal:
+                    for i in range(max(0, span.start - int(ready.model.warmup_frames)), span.start):
+                        state = restore(reader.frame(i), ready.model, options, state=state).state
+                for done, index in enumerate(span):
+                    if should_cancel and should_cancel():
+                        raise RestoreCancelled("export cancelled")
+                    frame = reader.frame(index)
+                    if ready is None:
+                        out = frame
+                    else:
+                        result = restore(frame, ready.model, options, state=state, should_cancel=should_cancel)
+                        out, state = result.image, result.state
+                    writer.write(index, out)
+                    if progress:
+                        progress(done + 1, len(span))
+                path = writer.finish()
+            except BaseException:
+                writer.abort()
+                raise
+        dropped = [f"{s.kind} stream {s.index} ({s.codec})" for s in writer.dropped]
+        return VideoOutcome(
+            path, len(span), time.perf_counter() - started, decision, ready.info if ready else None, dropped
+        )

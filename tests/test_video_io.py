@@ -1,0 +1,193 @@
+"""Video files with real encode and decode (PyAV): exact random access, and exports that keep sound and timing."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+av = pytest.importorskip("av")
+
+from weatherstudio.core.video_io import VideoError, VideoReader, VideoWriter  # noqa: E402
+
+
+def _clip(
+    path: Path,
+    n: int = 30,
+    size: tuple[int, int] = (48, 64),
+    fps: int = 24,
+    audio: bool = True,
+    rotation: int = 0,
+    gop: int = 8,
+    vfr: bool = False,
+) -> Path:
+    """A moving gradient (each frame distinct) in H.264 with B-frames and a keyframe every ``gop``, plus AAC."""
+    h, w = size
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("libx264", rate=fps)
+        v.width, v.height = w, h
+        v.pix_fmt = "yuv444p" if w % 2 or h % 2 else "yuv420p"  # an odd size needs 4:4:4
+        v.options = {"crf": "12", "g": str(gop), "bf": "2"}
+        tb = Fraction(1, 1000 if vfr else fps * 10)  # the muxer may change the stream's own after the header
+        v.time_base = v.codec_context.time_base = tb
+        if rotation:
+            v.set_display_rotation(rotation)
+        a = None
+        if audio:
+            a = out.add_stream("aac", rate=48000)
+            a.layout = "mono"
+        yy, xx = np.mgrid[0 : v.height, 0 : v.width]
+        t_ms = 0
+        for i in range(n):
+            img = np.stack([(xx * 4 + i * 7) % 256, (yy * 5 + i * 3) % 256, (xx + yy + i * 11) % 256], -1)
+            frame = av.VideoFrame.from_ndarray(img.astype(np.uint8), format="rgb24").reformat(format=v.pix_fmt)
+            if vfr:
+                frame.pts, frame.time_base = t_ms, tb
+                t_ms += 40 if i % 3 else 80
+            else:
+                frame.pts, frame.time_base = i * 10, tb
+            for p in v.encode(frame):
+                out.mux(p)
+        for p in v.encode(None):
+            out.mux(p)
+        if a is not None:
+            samples = int(48000 * n / fps)
+            tone = (0.2 * np.sin(np.arange(samples) * 2 * np.pi * 440 / 48000)).astype(np.float32)[None]
+            for start in range(0, samples, 1024):
+                af = av.AudioFrame.from_ndarray(
+                    np.ascontiguousarray(tone[:, start : start + 1024]), format="fltp", layout="mono"
+                )
+                af.sample_rate, af.pts, af.time_base = 48000, start, Fraction(1, 48000)
+                for p in a.encode(af):
+                    out.mux(p)
+            for p in a.encode(None):
+                out.mux(p)
+    return path
+
+
+def test_seeking_to_any_frame_gives_the_pixels_of_decoding_from_the_start(tmp_path: Path) -> None:
+    path = _clip(tmp_path / "c.mp4")
+    with VideoReader(path, cache_frames=2) as seq:
+        sequential = [seq.frame(i).copy() for i in range(seq.frame_count)]
+    assert len(sequential) == 30
+    order = [17, 3, 29, 0, 16, 15, 8, 9, 28, 1]
+    with VideoReader(path, cache_frames=2) as rnd:
+        for i in order:
+            assert np.array_equal(rnd.frame(i), sequential[i]), f"frame {i}"
+    assert not np.array_equal(sequential[5], sequential[6])  # each frame is distinct
+
+
+def test_variable_frame_rate_is_indexed_by_timestamp(tmp_path: Path) -> None:
+    path = _clip(tmp_path / "vfr.mkv", n=12, audio=False, vfr=True)
+    with VideoReader(path) as r:
+        assert r.info.variable_rate
+        assert r.frame_count == 12
+        steps = np.diff(r.timestamps)
+        assert set(steps.tolist()) == {40, 80}
+        first = [r.frame(i).copy() for i in range(12)]
+    with VideoReader(path, cache_frames=2) as r:
+        assert np.array_equal(r.frame(7), first[7])
+
+
+def test_metadata_of_a_rotated_phone_clip(tmp_path: Path) -> None:
+    path = _clip(tmp_path / "phone.mp4", n=6, size=(48, 64), rotation=-90)
+    with VideoReader(path) as r:
+        assert r.info.rotation in (90, 270)
+        assert (r.info.width, r.info.height) == (48, 64)
+        assert r.frame(0).shape == (64, 48, 3)  # shown upright
+        assert r.info.fps == 24
+        assert r.info.streams[0].kind == "audio"
+
+
+def test_export_keeps_frames_timing_audio_and_odd_size(tmp_path: Path) -> None:
+    src = _clip(tmp_path / "odd.mov", n=20, size=(47, 63))
+    with VideoReader(src) as r:
+        assert (r.info.width, r.info.height) == (63, 47)
+        out = VideoWriter(tmp_path / "out.mp4", r)
+        for i in range(r.frame_count):
+            out.write(i, r.frame(i))
+        dst = out.finish()
+        stamps = r.timestamps
+    with av.open(str(src)) as a, av.open(str(dst)) as b:
+        sa, sb = a.streams.audio[0], b.streams.audio[0]
+        assert sb.codec_context.name == sa.codec_context.name == "aac"
+        pa = [p for p in a.demux(sa) if p.size]
+        pb = [p for p in b.demux(sb) if p.size]
+        assert [bytes(p) for p in pa] == [bytes(p) for p in pb]  # copied, not re-encoded
+    with VideoReader(dst) as r2:
+        assert (r2.info.width, r2.info.height) == (63, 47)  # the odd size is kept
+        assert r2.frame_count == 20
+        assert r2.info.fps == 24
+        assert [p * r2.info.time_base for p in r2.timestamps] == [p * r.info.time_base for p in stamps]
+
+
+def test_bad_inputs_are_one_line_errors(tmp_path: Path) -> None:
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video at all")
+    with pytest.raises(VideoError, match="notes.mp4: not a video FFmpeg can read"):
+        VideoReader(text)
+    sound = tmp_path / "sound.m4a"
+    with av.open(str(sound), "w") as out:
+        a = out.add_stream("aac", rate=48000)
+        a.layout = "mono"
+        af = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        af.sample_rate, af.pts, af.time_base = 48000, 0, Fraction(1, 48000)
+        for p in [*a.encode(af), *a.encode(None)]:
+            out.mux(p)
+    with pytest.raises(VideoError, match="sound.m4a: holds no video stream"):
+        VideoReader(sound)
+    with pytest.raises(VideoError, match="no such file"):
+        VideoReader(tmp_path / "missing.mp4")
+
+
+def test_cancel_leaves_no_file_and_the_input_is_never_overwritten(tmp_path: Path) -> None:
+    src = _clip(tmp_path / "c.mp4", n=6)
+    with VideoReader(src) as r:
+        with pytest.raises(VideoError, match="is the input video"):
+            VideoWriter(src, r, overwrite=True)
+        out = VideoWriter(tmp_path / "x.mp4", r)
+        out.write(0, r.frame(0))
+        out.abort()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.mp4"]
+
+
+def test_remove_restores_a_video_and_keeps_its_sound(tmp_path: Path) -> None:
+    from weatherstudio.cli import main
+
+    src = _clip(tmp_path / "rainy.mp4", n=12, size=(48, 64))
+    dst = tmp_path / "clean.mkv"
+    assert main(["remove", str(src), "-o", str(dst), "--model", "lpnet", "--codec", "ffv1"]) == 0
+    with VideoReader(src) as a, VideoReader(dst) as b:
+        assert b.frame_count == a.frame_count == 12
+        assert b.info.fps == a.info.fps
+        assert (b.info.width, b.info.height) == (a.info.width, a.info.height)
+        assert b.info.codec == "ffv1"
+        assert not np.array_equal(b.frame(3), a.frame(3))  # restored, not copied
+    with av.open(str(src)) as a, av.open(str(dst)) as b:
+        da = sum(p.duration for p in a.demux(a.streams.audio[0]) if p.size) * a.streams.audio[0].time_base
+        db = sum(p.duration for p in b.demux(b.streams.audio[0]) if p.size) * b.streams.audio[0].time_base
+        assert abs(float(da - db)) <= 1024 / 48000  # within one audio frame
+
+
+def test_a_frame_range_and_a_cancelled_export(tmp_path: Path) -> None:
+    from weatherstudio.engine.restore import RestoreCancelled
+    from weatherstudio.engine.session import ModelChoice, Session
+
+    src = _clip(tmp_path / "c.mp4", n=12)
+    session = Session()
+    part = session.restore_video(src, tmp_path / "part.mp4", ModelChoice("lpnet"), frames="4:9")
+    assert part.frames == 5
+    with VideoReader(part.output) as r:
+        assert r.frame_count == 5
+    calls = []
+    with pytest.raises(RestoreCancelled, match="export cancelled"):
+        session.restore_video(
+            src,
+            tmp_path / "never.mp4",
+            ModelChoice("lpnet"),
+            progress=lambda d, t: calls.append(d),
+            should_cancel=lambda: len(calls) >= 3,
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.mp4", "part.mp4"]  # no half file

@@ -1,0 +1,475 @@
+"""Video files through PyAV (FFmpeg's libraries): frame-accurate random access, and writing with sound kept.
+
+:class:`VideoReader` indexes a file's video packets once (a demux pass, nothing decoded) and numbers the
+frames by presentation time, so frame N is found by its timestamp — exact for variable frame rate too: seek
+to the keyframe before it and decode forward. A small cache of decoded frames makes stepping ±1 and
+scrubbing back instant. Frames come out upright (a phone's display rotation applied) as H×W×3 float32 RGB
+in [0, 1], from 8- or 10-bit sources alike.
+
+:class:`VideoWriter` encodes restored frames (H.264 by default; HEVC, VP9, AV1, ProRes, FFV1 lossless) with
+the source's timestamps, copies its audio and subtitle streams packet for packet (no re-encode), pads an odd
+size for the encoder's chroma subsampling and records the crop, writes to a hidden temporary name and
+renames it into place — never over the input; a cancelled or failed export leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from weatherstudio.core.errors import WeatherStudioError
+
+VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".gif"}
+
+
+class VideoError(WeatherStudioError):
+    """A video that cannot be read or written; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class CodecChoice:
+    """An encoder the export offers: FFmpeg's name, pixel format, quality option and the containers it fits.
+
+    ``odd_pix_fmt``: the format used for an odd frame size (no chroma subsampling, so the size is kept); None
+    where the encoder has none, and the frame is then padded by a pixel.
+    """
+
+    encoder: str
+    pix_fmt: str
+    quality: str  # "crf", "profile" (ProRes) or "" (lossless)
+    default_quality: int
+    containers: tuple[str, ...]
+    odd_pix_fmt: str | None = None
+
+
+CODECS: dict[str, CodecChoice] = {
+    "h264": CodecChoice("libx264", "yuv420p", "crf", 18, (".mp4", ".mov", ".mkv", ".m4v"), "yuv444p"),
+    "hevc": CodecChoice("libx265", "yuv420p", "crf", 22, (".mp4", ".mov", ".mkv", ".m4v"), "yuv444p"),
+    "vp9": CodecChoice("libvpx-vp9", "yuv420p", "crf", 31, (".webm", ".mkv"), "yuv444p"),
+    "av1": CodecChoice("libsvtav1", "yuv420p", "crf", 30, (".mp4", ".webm", ".mkv")),
+    "prores": CodecChoice("prores_ks", "yuv422p10le", "profile", 3, (".mov", ".mkv"), "yuv444p10le"),
+    "ffv1": CodecChoice("ffv1", "yuv444p", "", 0, (".mkv", ".avi"), "yuv444p"),
+}
+#: The codec each container gets when none is named.
+DEFAULT_CODEC = {".webm": "vp9", ".avi": "ffv1"}
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    index: int
+    kind: str  # "audio" or "subtitle"
+    codec: str
+    language: str = ""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a user would miss if an export lost it."""
+
+    path: Path
+    width: int  # as displayed (after rotation)
+    height: int
+    frame_count: int
+    fps: Fraction  # average frame rate
+    duration: float  # seconds
+    rotation: int  # display rotation in degrees (0, 90, 180, 270), applied to the frames we return
+    codec: str
+    pix_fmt: str
+    bit_depth: int
+    color_range: int
+    colorspace: int
+    variable_rate: bool
+    time_base: Fraction
+    streams: tuple[StreamInfo, ...] = field(default_factory=tuple)
+
+    def timecode(self, index: int, pts: int | None = None) -> str:
+        """``HH:MM:SS.mmm`` of frame ``index`` (by its timestamp when given)."""
+        seconds = float(pts * self.time_base) if pts is not None else index / float(self.fps or 1)
+        h, rem = divmod(seconds, 3600)
+        m, s = divmod(rem, 60)
+        return f"{int(h):02d}:{int(m):02d}:{s:06.3f}"
+
+
+def _av() -> Any:
+    try:
+        import av
+    except ImportError:  # pragma: no cover - a dependency of the package
+        raise VideoError("reading video needs PyAV ('pip install av')") from None
+    return av
+
+
+def _rotation_of(stream: Any, first_frame: Any | None) -> int:
+    """The display rotation (clockwise degrees) of a stream: the frame's display matrix, else the 'rotate' tag."""
+    angle = 0.0
+    if first_frame is not None and getattr(first_frame, "rotation", None):
+        angle = -float(first_frame.rotation)  # FFmpeg reports counter-clockwise
+    elif stream.metadata.get("rotate"):
+        angle = float(stream.metadata["rotate"])
+    return int(round(angle / 90.0)) * 90 % 360
+
+
+def _bit_depth(pix_fmt: str) -> int:
+    for depth in (16, 12, 10, 9):
+        if f"p{depth}" in pix_fmt or f"{depth}le" in pix_fmt or f"{depth}be" in pix_fmt:
+            return depth
+    return 8
+
+
+class VideoReader:
+    """Frame N of a video file on demand, exact by timestamp, with a small decoded-frame cache."""
+
+    def __init__(self, path: str | os.PathLike[str], cache_frames: int = 24) -> None:
+        av = _av()
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise VideoError(f"{self.path}: no such file")
+        try:
+            self._container = av.open(str(self.path))
+        except av.FFmpegError as exc:
+            raise VideoError(f"{self.path}: not a video FFmpeg can read ({_reason(exc)})") from None
+        videos = self._container.streams.video
+        if not videos:
+            self._container.close()
+            kinds = sorted({s.type for s in self._container.streams}) or ["nothing"]
+            raise VideoError(f"{self.path}: holds no video stream (only {', '.join(kinds)})")
+        self._stream = videos[0]
+        self._stream.thread_type = "AUTO"
+        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._cache_size = max(2, cache_frames)
+        self._decoder: Any = None  # an iterator of decoded frames, positioned after ``self._next``
+        self._next = -1
+        self._pts = self._index_packets()
+        if not self._pts:
+            self.close()
+            raise VideoError(f"{self.path}: the video stream holds no frames")
+        self._index_of = {p: i for i, p in enumerate(self._pts)}
+        first = self._decode_first()
+        self.info = self._describe(first)
+
+    # -- index and metadata -----------------------------------------------------------------------------------
+    def _index_packets(self) -> list[int]:
+        """Presentation timestamps of every video packet, sorted (demux only)."""
+        av = _av()
+        pts: list[int] = []
+        try:
+            for packet in self._container.demux(self._stream):
+                if packet.size == 0:
+                    continue
+                stamp = packet.pts if packet.pts is not None else packet.dts
+                if stamp is not None:
+                    pts.append(int(stamp))
+        except av.FFmpegError:
+            pass  # a damaged tail: the frames before it are indexed (and decoding stops there too)
+        if pts:
+            self._container.seek(0, stream=self._stream)
+        return sorted(set(pts))
+
+    def _decode_first(self) -> Any:
+        av = _av()
+        try:
+            self._container.seek(self._pts[0], stream=self._stream, backward=True)
+            for frame in self._container.decode(self._stream):
+                return frame
+        except av.FFmpegError as exc:
+            raise VideoError(f"{self.path}: cannot decode its video ({_reason(exc)})") from None
+        raise VideoError(f"{self.path}: the video stream holds no decodable frame")
+
+    def _describe(self, first: Any) -> VideoInfo:
+        s = self._stream
+        ctx = s.codec_context
+        rotation = _rotation_of(s, first)
+        w, h = first.width, first.height
+        if rotation in (90, 270):
+            w, h = h, w
+        tb = Fraction(s.time_base) if s.time_base else Fraction(1, 90000)
+        steps = np.diff(self._pts) if len(self._pts) > 1 else np.array([1])
+        variable = bool(len(steps) > 1 and steps.max() - steps.min() > max(1, 0.02 * np.median(steps)))
+        span = (self._pts[-1] - self._pts[0]) * tb
+        fps = Fraction(s.average_rate) if s.average_rate else None
+        if not fps:
+            fps = Fraction(len(self._pts) - 1, 1) / span if span > 0 else Fraction(25)
+        duration = float(span) + 1.0 / float(fps)
+        streams = tuple(
+            StreamInfo(st.index, st.type, st.codec_context.name if st.codec_context else "", st.language or "")
+            for st in self._container.streams
+            if st.type in ("audio", "subtitle")
+        )
+        pix_fmt = first.format.name
+        return VideoInfo(
+            self.path,
+            w,
+            h,
+            len(self._pts),
+            fps,
+            duration,
+            rotation,
+            ctx.name,
+            pix_fmt,
+            _bit_depth(pix_fmt),
+            int(getattr(first, "color_range", 0) or 0),
+            int(getattr(first, "colorspace", 0) or 0),
+            variable,
+            tb,
+            streams,
+        )
+
+    @property
+    def frame_count(self) -> int:
+        return len(self._pts)
+
+    @property
+    def timestamps(self) -> list[int]:
+        """Every frame's presentation timestamp, in the stream's time base."""
+        return list(self._pts)
+
+    # -- frames -----------------------------------------------------------------------------------------------
+    def frame(self, index: int) -> np.ndarray:
+        """Frame ``index`` (0-based), upright, H×W×3 float32 RGB in [0, 1]."""
+        if not 0 <= index < len(self._pts):
+            raise VideoError(f"{self.path}: no frame {index} (it has {len(self._pts)})")
+        if index in self._cache:
+            self._cache.move_to_end(index)
+            return self._cache[index]
+        if self._decoder is None or index != self._next:
+            self._seek(index)
+        while True:
+            got, arr = self._decode_one()
+            if got == index:
+                return arr
+            if got > index:  # the timestamp was not produced (a damaged stream): the nearest after it
+                return arr
+
+    def _seek(self, index: int) -> None:
+        av = _av()
+        try:
+            self._container.seek(self._pts[index], stream=self._stream, backward=True, any_frame=False)
+        except av.FFmpegError as exc:
+            raise VideoError(f"{self.path}: cannot seek to frame {index} ({_reason(exc)})") from None
+        self._decoder = self._container.decode(self._stream)
+        self._next = -1
+
+    def _decode_one(self) -> tuple[int, np.ndarray]:
+        """The next decoded frame: its index (by timestamp) and its pixels (cached)."""
+        av = _av()
+        while True:
+            try:
+                frame = next(self._decoder)
+            except StopIteration:
+                self._decoder = None
+                raise VideoError(f"{self.path}: the video ends early (damaged after frame {self._next - 1})") from None
+            except av.FFmpegError as exc:
+                self._decoder = None
+                raise VideoError(f"{self.path}: damaged near frame {max(0, self._next)} ({_reason(exc)})") from None
+            stamp = frame.pts if frame.pts is not None else frame.dts
+            index = self._index_of.get(int(stamp)) if stamp is not None else None
+            if index is None:
+                continue
+            arr = self._to_rgb(frame)
+            self._cache[index] = arr
+            self._cache.move_to_end(index)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+            self._next = index + 1
+            return index, arr
+
+    def _to_rgb(self, frame: Any) -> np.ndarray:
+        """Upright float32 RGB by the frame's own matrix and range: 16-bit for deep sources, 8-bit otherwise."""
+        deep = _bit_depth(frame.format.name) > 8
+        rgb = frame.reformat(
+            format="rgb48le" if deep else "rgb24",
+            src_colorspace=_colorspace(frame.colorspace, frame.height),
+            src_color_range=int(frame.color_range or 1),
+        )
+        scale = np.float32(65535.0 if deep else 255.0)
+        arr = rgb.to_ndarray().astype(np.float32) / scale
+        if self.info.rotation:
+            arr = np.ascontiguousarray(np.rot90(arr, k=-(self.info.rotation // 90)))
+        return arr
+
+    def __iter__(self):
+        for i in range(len(self._pts)):
+            yield self.frame(i)
+
+    def close(self) -> None:
+        self._decoder = None
+        self._container.close()
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _colorspace(avcol_spc: int, height: int) -> int:
+    """swscale's matrix for a frame's AVColorSpace: BT.709 when tagged (or unspecified HD), else BT.601."""
+    if avcol_spc == 1 or (avcol_spc in (0, 2) and height >= 720):
+        return 1  # ITU709
+    if avcol_spc in (9, 10):
+        return 9  # BT2020
+    return 5  # ITU601
+
+
+def _reason(exc: BaseException) -> str:
+    text = getattr(exc, "strerror", None) or str(exc)
+    return text.split(": '")[0].strip() or type(exc).__name__
+
+
+class VideoWriter:
+    """Encode frames into ``dst`` with the source's timing, audio and subtitles (see the module)."""
+
+    def __init__(
+        self,
+        dst: str | os.PathLike[str],
+        source: VideoReader,
+        codec: str | None = None,
+        quality: int | None = None,
+        overwrite: bool = False,
+        start: int = 0,
+    ) -> None:
+        """``start``: the first frame that will be written (a range's sound starts at its time)."""
+        av = _av()
+        self.dst = Path(dst)
+        suffix = self.dst.suffix.lower()
+        if suffix not in VIDEO_SUFFIXES - {".gif"}:
+            raise VideoError(f"{self.dst}: write a video as {', '.join(sorted(VIDEO_SUFFIXES - {'.gif'}))}")
+        if self.dst.resolve() == source.path.resolve():
+            raise VideoError(f"{self.dst}: is the input video; choose another output")
+        if self.dst.exists() and not overwrite:
+            raise VideoError(f"{self.dst}: exists; pass --overwrite to replace it")
+        name = codec or DEFAULT_CODEC.get(suffix, "h264")
+        if name not in CODECS:
+            raise VideoError(f"unknown codec {name!r}; one of {', '.join(CODECS)}")
+        choice = CODECS[name]
+        if suffix not in choice.containers:
+            raise VideoError(f"{name} does not go in a {suffix} file; use {', '.join(choice.containers)}")
+        self.source = source
+        self.codec = name
+        info = source.info
+        self.width, self.height = info.width, info.height
+        odd = self.width % 2 or self.height % 2
+        pix_fmt = choice.odd_pix_fmt if odd and choice.odd_pix_fmt else choice.pix_fmt
+        sub = 2 if pix_fmt.startswith(("yuv420", "yuv422")) else 1
+        self.pad = ((-self.height) % sub, (-self.width) % sub)  # rows, columns added for the encoder
+        self.dst.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.dst.with_name(f".{self.dst.stem}.{secrets.token_hex(4)}.part{suffix}")
+        try:
+            self._out = av.open(str(self.tmp), mode="w")
+            self._video = self._out.add_stream(choice.encoder, rate=info.fps)
+            self._video.width = self.width + self.pad[1]
+            self._video.height = self.height + self.pad[0]
+            self._video.pix_fmt = pix_fmt
+            self._video.time_base = info.time_base
+            self._video.codec_context.time_base = info.time_base
+            q = choice.default_quality if quality is None else int(quality)
+            options = {}
+            if choice.quality == "crf":
+                options["crf"] = str(q)
+                if name == "vp9":
+                    options["b"] = "0"
+            elif choice.quality == "profile":
+                options["profile"] = "4" if pix_fmt.startswith("yuv444") else str(max(0, min(3, q)))
+            self._video.options = options
+            if any(self.pad):
+                self._video.metadata["comment"] = f"padded by {self.pad[1]}×{self.pad[0]} px for {choice.encoder}"
+            self._matrix = _colorspace(info.colorspace, info.height)
+            ctx = self._video.codec_context
+            ctx.colorspace = 1 if self._matrix == 1 else (9 if self._matrix == 9 else 6)
+            ctx.color_range = 1  # limited ("MPEG") range, what players expect
+            self._copied: dict[int, Any] = {}
+            for st in source._container.streams:
+                if st.type in ("audio", "subtitle"):
+                    try:
+                        self._copied[st.index] = self._out.add_stream_from_template(st)
+                    except (ValueError, av.FFmpegError):
+                        continue  # a stream this container cannot hold is dropped (the caller may say so)
+        except av.FFmpegError as exc:
+            self._cleanup()
+            raise VideoError(f"{self.dst}: cannot start the {name} encoder ({_reason(exc)})") from None
+        self.dropped = [s for s in info.streams if s.index not in self._copied]
+        self.frames_written = 0
+        self._side = av.open(str(source.path)) if self._copied else None  # audio/subtitles, read alongside
+        wanted = [st for st in self._side.streams if st.index in self._copied] if self._side else []
+        self._side_packets = self._side.demux(wanted) if self._side else iter(())
+        self._held: Any = None
+        self._start_time = float(source._pts[start] * info.time_base) if 0 < start < len(source._pts) else None
+
+    def write(self, index: int, rgb: np.ndarray) -> None:
+        """Encode the restored frame ``index`` (H×W×3 float32 in [0, 1]) with that frame's timestamp; the
+        sound up to this frame's time is muxed alongside, so memory stays bounded however long the clip."""
+        av = _av()
+        u8 = np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        if any(self.pad):
+            u8 = np.pad(u8, ((0, self.pad[0]), (0, self.pad[1]), (0, 0)), mode="edge")
+        rgb_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(u8), format="rgb24")
+        frame = rgb_frame.reformat(
+            format=self._video.pix_fmt, src_colorspace=self._matrix, dst_colorspace=self._matrix, dst_color_range=1
+        )
+        frame.pts = self.source._pts[index]
+        frame.time_base = self.source.info.time_base
+        try:
+            for packet in self._video.encode(frame):
+                self._out.mux(packet)
+            self._copy_side(float(frame.pts * self.source.info.time_base))
+        except av.FFmpegError as exc:
+            raise VideoError(f"{self.dst}: encoding frame {index} failed ({_reason(exc)})") from None
+        self.frames_written += 1
+
+    def _copy_side(self, until: float | None) -> None:
+        """The source's audio and subtitle packets up to ``until`` seconds (None: all), unchanged."""
+        while True:
+            packet = self._held
+            self._held = None
+            if packet is None:
+                packet = next(self._side_packets, None)
+            if packet is None:
+                return
+            stamp = packet.dts if packet.dts is not None else packet.pts
+            if stamp is None:
+                continue
+            seconds = float(stamp * packet.time_base)
+            if until is not None and seconds > until:
+                self._held = packet
+                return
+            if self._start_time is not None and seconds < self._start_time:
+                continue  # before the range being exported
+            packet.stream = self._copied[packet.stream.index]
+            self._out.mux(packet)
+
+    def finish(self) -> Path:
+        """Flush the encoder, copy the sound, and move the file into place."""
+        av = _av()
+        try:
+            for packet in self._video.encode(None):
+                self._out.mux(packet)
+            self._copy_side(None)
+            self._out.close()
+            if self._side is not None:
+                self._side.close()
+        except av.FFmpegError as exc:
+            self._cleanup()
+            raise VideoError(f"{self.dst}: finishing the file failed ({_reason(exc)})") from None
+        os.replace(self.tmp, self.dst)
+        return self.dst
+
+    def abort(self) -> None:
+        """Stop without output: the partial file is removed."""
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        for name in ("_out", "_side"):
+            try:
+                handle = getattr(self, name, None)
+                if handle is not None:
+                    handle.close()
+            except Exception:  # noqa: BLE001 - closing a half-written file may fail; it is deleted anyway
+                pass
+        if self.tmp.exists():
+            self.tmp.unlink()
