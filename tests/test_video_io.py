@@ -191,3 +191,73 @@ def test_a_frame_range_and_a_cancelled_export(tmp_path: Path) -> None:
             should_cancel=lambda: len(calls) >= 3,
         )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.mp4", "part.mp4"]  # no half file
+
+
+def test_bench_scores_a_video_against_its_clean_frames(tmp_path: Path) -> None:
+    """A video of synthetic rain over known clean frames: the scores equal scoring the decoded frames directly."""
+    import json
+    import subprocess
+    import sys
+
+    from weatherstudio.core.image_io import write_image
+    from weatherstudio.core.metrics import flicker, psnr_y
+
+    src = _clip(tmp_path / "v.mkv", n=6, audio=False)
+    clean_dir = tmp_path / "clean"
+    clean_dir.mkdir()
+    with VideoReader(src) as r:
+        frames = [r.frame(i).copy() for i in range(r.frame_count)]
+    clean = [np.clip(f * 0.9 + 0.05, 0, 1) for f in frames]
+    for i, c in enumerate(clean):
+        write_image(clean_dir / f"f{i:02d}.png", c)
+    clean = [np.round(c * 255) / 255 for c in clean]  # as read back from the 8-bit PNGs
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "weatherstudio",
+            "bench",
+            "--model",
+            "lpnet",
+            "--video",
+            str(src),
+            "--clean",
+            str(clean_dir),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["frames"] == 6
+    assert abs(report["input_psnr_y"] - np.mean([psnr_y(f, c) for f, c in zip(frames, clean)])) < 1e-3
+    assert abs(report["input_flicker"] - flicker(frames, clean)) < 1e-3
+
+
+def test_a_cut_short_file_restores_what_decodes_and_says_so(tmp_path: Path) -> None:
+    from weatherstudio.engine.session import ModelChoice, Session
+
+    full = _clip(tmp_path / "full.mkv", n=30)
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(full.read_bytes()[: int(full.stat().st_size * 0.6)])
+    with VideoReader(cut) as r:
+        assert 0 < r.frame_count < 30
+        assert "cut short" in r.info.notes[0]
+        n = r.frame_count
+    outcome = Session().restore_video(cut, tmp_path / "out.mkv", ModelChoice("lpnet"), codec="ffv1")
+    assert outcome.frames == n
+    assert "cut short" in outcome.notes[0]
+    with VideoReader(full) as r:
+        assert r.info.notes == ()
+
+
+def test_a_video_stream_without_frames_is_refused(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.mkv"
+    with av.open(str(empty), "w") as out:
+        v = out.add_stream("ffv1", rate=24)
+        v.width, v.height, v.pix_fmt = 32, 32, "yuv444p"
+        out.start_encoding()  # the header, and no frame after it
+    with pytest.raises(VideoError, match="empty.mkv: holds no frames"):
+        VideoReader(empty)

@@ -83,6 +83,8 @@ def _remove_videos(args: argparse.Namespace, videos: list[Path], session, choice
         print(f"{src} -> {result.output}  ({how}, {result.frames} frames, {result.seconds:.1f} s, {fps:.2f} fps)")
         for dropped in result.dropped_streams:
             print(f"  note: {dropped} could not go into {dest.suffix} and was left out")
+        for note in result.notes:
+            print(f"  note: {src.name}: {note}")
     return failures
 
 
@@ -269,9 +271,13 @@ def _bench_source(args: argparse.Namespace):
     """The records iterator and its description for ``bench``'s one source (folders, clips or synthetic)."""
     from weatherstudio.engine import bench
 
-    given = [name for name in ("rainy", "clips", "synthetic") if getattr(args, name)]
-    if len(given) != 1 or bool(args.rainy) != bool(args.clean):
-        raise WeatherStudioError("give one source: --rainy DIR --clean DIR, --clips DIR, or --synthetic KIND")
+    given = [name for name in ("rainy", "clips", "synthetic", "video") if getattr(args, name)]
+    if len(given) != 1 or bool(args.rainy or args.video) != bool(args.clean):
+        raise WeatherStudioError(
+            "give one source: --rainy DIR --clean DIR, --video FILE --clean DIR, --clips DIR, or --synthetic KIND"
+        )
+    if args.video:
+        return bench.read_video_clip(Path(args.video), Path(args.clean)), 1, True, f"{args.video} vs {args.clean}"
     if args.rainy:
         pairs = bench.paired_files(Path(args.rainy), Path(args.clean))
         return bench.read_pairs(pairs), len(pairs), False, f"{args.rainy} vs {args.clean}"
@@ -451,6 +457,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
             line += f"  PSNR-Y {before:.2f} -> {after:.2f} dB"
         print(line)
         print(f"     maps: {maps_dir}")
+    for clip in (s for s in find_samples() if s.is_video):
+        dest = out / f"{clip.path.stem}_restored.mp4"
+        try:
+            video = session.restore_video(clip.path, dest, ModelChoice("auto"), overwrite=True)
+        except WeatherStudioError as exc:
+            print(f"  {clip.path.name}: skipped ({exc})")
+            continue
+        how = video.decision.message() or "as chosen"
+        kept = f", kept {', '.join(video.kept_streams)}" if video.kept_streams else ""
+        print(f"  {clip.path.name} -> {dest}  [auto: {how}, {video.frames} frames, {video.seconds:.2f} s{kept}]")
     if args.screenshot and _gui_available():
         shot = out / "studio.png"
         code = cmd_gui(argparse.Namespace(rest=["--screenshot", str(shot)]))
@@ -520,6 +536,7 @@ def build_parser() -> argparse.ArgumentParser:
     model_args(b)
     b.add_argument("--rainy", help="folder of degraded images")
     b.add_argument("--clean", help="folder of clean images with the same names")
+    b.add_argument("--video", help="a video file, scored against --clean DIR (its clean frames, in name order)")
     b.add_argument("--clips", help="folder of clips as 'synth --kind rain-video' writes them (adds flicker)")
     b.add_argument(
         "--synthetic",

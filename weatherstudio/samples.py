@@ -5,18 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-SAMPLE_SUFFIXES = (".png", ".jpg", ".jpeg")
+SAMPLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".mp4")
+VIDEO_SUFFIXES = (".mp4",)
 
 
 @dataclass(frozen=True)
 class Sample:
     path: Path
     weather: str  # "rain" or "snow"
-    clean: Path | None  # the clean original it was synthesized from, for comparison
+    clean: Path | None  # the clean original it was synthesized from (a clip's: a folder of frames)
 
     @property
     def is_clip(self) -> bool:
-        return self.path.is_dir()
+        return self.path.is_dir() or self.is_video
+
+    @property
+    def is_video(self) -> bool:
+        return self.path.suffix.lower() in VIDEO_SUFFIXES
 
 
 def resource_dirs() -> list[Path]:
@@ -49,7 +54,7 @@ def find_samples() -> list[Sample]:
             if p.name == "clean" or not (p.is_dir() or p.suffix.lower() in SAMPLE_SUFFIXES):
                 continue
             weather = "snow" if "snow" in p.name.lower() else "rain"
-            clean = folder / "clean" / p.name
+            clean = folder / "clean" / (p.stem if p.suffix.lower() in VIDEO_SUFFIXES else p.name)
             found.append(Sample(p, weather, clean if clean.exists() else None))
         if found:
             return found

@@ -10,6 +10,9 @@ in [0, 1], from 8- or 10-bit sources alike.
 the source's timestamps, copies its audio and subtitle streams packet for packet (no re-encode), pads an odd
 size for the encoder's chroma subsampling and records the crop, writes to a hidden temporary name and
 renames it into place — never over the input; a cancelled or failed export leaves nothing behind.
+
+A file that is cut short (a copy that stopped, a camera that lost power) is read as far as it goes: its
+frames up to the break are indexed and restored, and :attr:`VideoInfo.notes` says how many of how many.
 """
 
 from __future__ import annotations
@@ -88,6 +91,8 @@ class VideoInfo:
     variable_rate: bool
     time_base: Fraction
     streams: tuple[StreamInfo, ...] = field(default_factory=tuple)
+    #: remarks for the user, e.g. that the file ends early and only its first frames decode
+    notes: tuple[str, ...] = ()
 
     def timecode(self, index: int, pts: int | None = None) -> str:
         """``HH:MM:SS.mmm`` of frame ``index`` (by its timestamp when given)."""
@@ -132,6 +137,8 @@ class VideoReader:
             raise VideoError(f"{self.path}: no such file")
         try:
             self._container = av.open(str(self.path))
+        except av.error.EOFError:
+            raise VideoError(f"{self.path}: holds no frames (the file ends before the first one)") from None
         except av.FFmpegError as exc:
             raise VideoError(f"{self.path}: not a video FFmpeg can read ({_reason(exc)})") from None
         videos = self._container.streams.video
@@ -145,6 +152,7 @@ class VideoReader:
         self._cache_size = max(2, cache_frames)
         self._decoder: Any = None  # an iterator of decoded frames, positioned after ``self._next``
         self._next = -1
+        self._damaged = False
         self._pts = self._index_packets()
         if not self._pts:
             self.close()
@@ -166,7 +174,7 @@ class VideoReader:
                 if stamp is not None:
                     pts.append(int(stamp))
         except av.FFmpegError:
-            pass  # a damaged tail: the frames before it are indexed (and decoding stops there too)
+            self._damaged = True  # a damaged tail: the frames before it are indexed (and decoding stops there too)
         if pts:
             self._container.seek(0, stream=self._stream)
         return sorted(set(pts))
@@ -202,6 +210,13 @@ class VideoReader:
             if st.type in ("audio", "subtitle")
         )
         pix_fmt = first.format.name
+        notes: list[str] = []
+        expected = int(s.frames or 0)
+        if not expected and self._container.duration:
+            expected = round(self._container.duration / 1e6 * float(fps))
+        if self._damaged or expected > len(self._pts) + 1:
+            of = f" of about {expected}" if expected > len(self._pts) else ""
+            notes.append(f"the file is damaged or cut short: only its first {len(self._pts)}{of} frames can be read")
         return VideoInfo(
             self.path,
             w,
@@ -218,6 +233,7 @@ class VideoReader:
             variable,
             tb,
             streams,
+            tuple(notes),
         )
 
     @property

@@ -7,7 +7,8 @@ Three kinds of sources, all scored the same way (:func:`~weatherstudio.core.metr
   run frame by frame with the model's memory carried through each clip, plus the clip's temporal
   :func:`~weatherstudio.core.metrics.flicker`;
 * weather synthesized with a fixed seed on the held-out "test" split of the clean photos (never trained on),
-  the sets that the training configs' ``[eval]`` tables score.
+  the sets that the training configs' ``[eval]`` tables score;
+* a video file against a folder of its clean frames (``--video``/``--clean``), scored as one clip.
 """
 
 from __future__ import annotations
@@ -89,6 +90,26 @@ def clip_folders(root: Path) -> list[tuple[str, list[Path], list[Path]]]:
     if not clips:
         raise WeatherStudioError(f"no clips under {root}: expected <clip>/input and <clip>/target folders")
     return clips
+
+
+def read_video_clip(video: Path, clean_dir: Path) -> Iterator[Clip]:
+    """A video file and the folder of its clean frames (in name order) as one clip; the counts must agree.
+
+    The video's frames are decoded one at a time (a video is not held in memory twice over).
+    """
+    from weatherstudio.core.video_io import VideoReader
+
+    clean = list_images([Path(clean_dir)])
+    with VideoReader(video) as reader:
+        if reader.frame_count != len(clean):
+            raise WeatherStudioError(
+                f"{video.name} has {reader.frame_count} frames but {clean_dir} holds {len(clean)} clean frames"
+            )
+        rainy = [reader.frame(i).copy() for i in range(reader.frame_count)]
+    frames = [read_image(p).rgb for p in clean]
+    if frames and frames[0].shape != rainy[0].shape:
+        raise WeatherStudioError(f"{video.name}: its frames are not the size of the clean frames")
+    yield video.name, rainy, frames
 
 
 def read_clips(clips: Iterable[tuple[str, list[Path], list[Path]]]) -> Iterator[Clip]:

@@ -226,6 +226,8 @@ class VideoOutcome:
     decision: Decision
     model: ModelInfo | None
     dropped_streams: list[str] = field(default_factory=list)
+    kept_streams: list[str] = field(default_factory=list)  # audio/subtitle streams copied unchanged
+    notes: list[str] = field(default_factory=list)  # e.g. the source is cut short
 
 
 def parse_frame_range(text: str | None, count: int) -> range:
@@ -253,6 +255,9 @@ class Session:
         self.cache_size = cache_size
         self._models: OrderedDict[tuple, ReadyModel] = OrderedDict()
         self._classifier: Any = None
+        self._reader: Any = None  # the open VideoReader (one file at a time)
+        self._memory: tuple[Any, ...] | None = None  # (path, model key, frame index, state) of the last frame
+        self._video_decision: tuple[Path, Decision] | None = None  # what auto chose for the open video
 
     def set_threads(self, threads: int | None) -> int:
         self.threads = set_threads(threads)
@@ -287,6 +292,50 @@ class Session:
             return Decision(choice, guess, pass_through=True)
         return Decision(ModelChoice(arch, None, None, choice.allow_untrained), guess)
 
+    # Video frames --------------------------------------------------------------------------------------------
+    def video(self, path: str | os.PathLike[str]) -> Any:
+        """The :class:`~weatherstudio.core.video_io.VideoReader` of ``path``, kept open between calls."""
+        from weatherstudio.core.video_io import VideoReader
+
+        path = Path(path)
+        stamp = path.stat().st_mtime if path.exists() else None
+        if self._reader is None or self._reader.path != path or self._reader_stamp != stamp:
+            if self._reader is not None:
+                self._reader.close()
+            self._reader = None
+            self._reader = VideoReader(path)
+            self._reader_stamp = stamp
+            self._memory = None
+        return self._reader
+
+    def video_frame(self, path: str | os.PathLike[str], index: int) -> Any:
+        """Frame ``index`` of a video as a :class:`~weatherstudio.core.image_io.LoadedImage` (for the viewer)."""
+        from weatherstudio.core.image_read import LoadedImage
+
+        reader = self.video(path)
+        rgb = reader.frame(index)
+        return LoadedImage(rgb, None, reader.info.bit_depth, "VIDEO", "RGB", Path(path))
+
+    def frame_memory(
+        self, path: str | os.PathLike[str], index: int, ready: ReadyModel, options: RestoreOptions, should_cancel=None
+    ) -> dict[int, Any] | None:
+        """A temporal network's memory before frame ``index``: the last frame's when it was ``index − 1``, else
+        warmed up on the ``warmup_frames`` before it (None for a still-image network)."""
+        if not ready.model.temporal:
+            return None
+        key = id(ready.model)
+        if self._memory is not None and self._memory[:3] == (Path(path), key, index - 1):
+            return self._memory[3]
+        reader = self.video(path)
+        state = None
+        for i in range(max(0, index - int(ready.model.warmup_frames)), index):
+            state = restore(reader.frame(i), ready.model, options, state=state, should_cancel=should_cancel).state
+        return state
+
+    def remember_frame(self, path: str | os.PathLike[str], index: int, ready: ReadyModel | None, state: Any) -> None:
+        """Keep frame ``index``'s memory so that frame ``index + 1`` carries on from it."""
+        self._memory = (Path(path), id(ready.model), index, state) if ready is not None and state else None
+
     # Restoring -----------------------------------------------------------------------------------------------
     def restore_image(
         self,
@@ -297,6 +346,7 @@ class Session:
         maps: bool = False,
         preview: bool = False,
         state: dict[int, Any] | None = None,
+        frame_of: tuple[str, int] | None = None,
         on_decision: Callable[[Decision, ModelInfo | None], None] | None = None,
         on_preview: Callable[[np.ndarray], None] | None = None,
         on_tile: TileFn | None = None,
@@ -309,12 +359,20 @@ class Session:
         ``preview``: a large image first gets a restore of a :data:`PREVIEW_PIXELS` copy, handed to
         ``on_preview`` at its small size; ``maps``: the maps too (from a :data:`MAPS_PIXELS` copy above
         :data:`MAPS_FULL_RES_MAX_PIXELS`, with a note). ``on_decision`` hears which network runs, before it does.
+        ``frame_of = (video path, index)``: ``rgb`` is that frame, and a temporal network gets its memory as if
+        the clip had run (:meth:`frame_memory`); the frame's own memory is kept for the next one.
         """
         from weatherstudio.engine.device import describe_device, resolve_device
         from weatherstudio.engine.restore import RestoreCancelled, preview_scale, restore_preview
 
         options = replace(options or RestoreOptions(device=self.device), return_maps=False)
-        decision = self.decide(choice, rgb, video=video)
+        if frame_of is not None and choice.arch == AUTO:  # one decision per video: no network switching mid-clip
+            cached = self._video_decision
+            if cached is None or cached[0] != Path(frame_of[0]):
+                self._video_decision = (Path(frame_of[0]), self.decide(choice, rgb, video=True))
+            decision = self._video_decision[1]
+        else:
+            decision = self.decide(choice, rgb, video=video)
         if decision.pass_through:
             if on_decision:
                 on_decision(decision, None)
@@ -324,6 +382,8 @@ class Session:
         if on_decision:
             on_decision(decision, ready.info)
         model = ready.model
+        if frame_of is not None and state is None:
+            state = self.frame_memory(frame_of[0], frame_of[1], ready, options, should_cancel)
         pixels = rgb.shape[0] * rgb.shape[1]
         if preview and on_preview and pixels > PREVIEW_ABOVE_PIXELS:
             small = restore_preview(rgb, model, replace(options, tile=0), PREVIEW_PIXELS, upscale=False)
@@ -355,6 +415,8 @@ class Session:
             notes.append(f"maps computed on a {w}×{h} copy (the image is over {MAPS_FULL_RES_MAX_PIXELS // 10**6} MP)")
         if decision.guess is not None:
             notes.insert(0, f"auto: {decision.message()}")
+        if frame_of is not None:
+            self.remember_frame(frame_of[0], frame_of[1], ready, result.state)
         seconds = time.perf_counter() - started
         return ImageResult(
             result.image,
@@ -490,6 +552,7 @@ class Session:
                 writer.abort()
                 raise
         dropped = [f"{s.kind} stream {s.index} ({s.codec})" for s in writer.dropped]
-        return VideoOutcome(
-            path, len(span), time.perf_counter() - started, decision, ready.info if ready else None, dropped
-        )
+        kept = [f"{s.kind} ({s.codec})" for s in reader.info.streams if s not in writer.dropped]
+        seconds = time.perf_counter() - started
+        info = ready.info if ready else None
+        return VideoOutcome(path, len(span), seconds, decision, info, dropped, kept, list(reader.info.notes))

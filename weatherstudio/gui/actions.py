@@ -19,7 +19,7 @@ class ActionSpec:
     slot: str  # the window method called with no argument (checkable: with the new state)
     shortcut: str | QKeySequence.StandardKey = ""
     tip: str = ""
-    enabled: str = "always"  # always | image | result | running | maps
+    enabled: str = "always"  # always | image | result | running | maps | video
     checkable: bool = False
     data: str = ""
 
@@ -30,6 +30,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("save", "&Save Result…", "save_dialog", SK.Save, "Save the restored image", "result"),
     ActionSpec("batch", "&Batch Folder…", "batch_dialog", "Ctrl+B", "Restore every image in a folder"),
     ActionSpec("open_sample", "Open &Sample", "open_sample", "", "Open the bundled sample photo"),
+    ActionSpec("export_video", "&Export Video…", "export_video_dialog", "Ctrl+E", "Export the restored video", "video"),
     ActionSpec("quit", "&Quit", "close", SK.Quit, "Quit WeatherStudio"),
     ActionSpec("rerun", "&Restore Again", "rerun", "Ctrl+R", "Run the restore again", "image"),
     ActionSpec("cancel", "&Cancel", "cancel", "Esc", "Stop the running restore", "running"),
@@ -75,6 +76,11 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "image",
         True,
     ),
+    ActionSpec("play", "&Play / Pause", "toggle_play", "K", "Play the restored video", "video"),
+    ActionSpec("frame_next", "&Next Frame", "next_frame", "Right", "One frame on", "video"),
+    ActionSpec("frame_prev", "P&revious Frame", "previous_frame", "Left", "One frame back", "video"),
+    ActionSpec("second_next", "Forward 1 Second", "second_forward", "Shift+Right", "", "video"),
+    ActionSpec("second_prev", "Back 1 Second", "second_back", "Shift+Left", "", "video"),
     ActionSpec("zoom_fit", "Zoom to &Fit", "zoom_fit", "F", "Fit the image in the window", "image"),
     ActionSpec("zoom_1", "&Actual Pixels (1:1)", "zoom_actual", "1", "One image pixel per screen pixel", "image"),
     ActionSpec("zoom_in", "Zoom &In", "zoom_in", SK.ZoomIn, "", "image"),

@@ -25,6 +25,7 @@ from weatherstudio.gui.settings import Settings
 from weatherstudio.gui.status import StatusBar
 from weatherstudio.gui.viewer import MODES, CompareViewer, apply_view_state, view_state
 from weatherstudio.gui.window_files import FileCommands
+from weatherstudio.gui.window_video import VideoCommands, is_video
 from weatherstudio.gui.worker import Loaded, ModelInfo, RestoreRequest, RestoreWorker, Result
 
 DEBOUNCE_MS = 300
@@ -32,7 +33,7 @@ DEBOUNCE_MS = 300
 _SPACE_USERS = ("QLineEdit", "QAbstractSpinBox", "QAbstractButton", "QComboBox", "QAbstractItemView")
 
 
-class MainWindow(FileCommands, QMainWindow):
+class MainWindow(FileCommands, VideoCommands, QMainWindow):
     image_opened = Signal(str)  # a file was read and is shown
     restore_done = Signal()  # the full-resolution result is shown
     restore_failed = Signal(str)
@@ -66,12 +67,14 @@ class MainWindow(FileCommands, QMainWindow):
         self.tabs = QTabWidget(documentMode=True)
         self.tabs.addTab(self.viewer, "Compare")
         self.tabs.addTab(self.inspector, "Maps")
+        self._init_video()
         central = QWidget()
         col = QVBoxLayout(central)
         col.setContentsMargins(0, 0, 0, 0)
         col.setSpacing(0)
         col.addWidget(self.banner)
         col.addWidget(self.tabs, 1)
+        col.addWidget(self.timeline)
         self.setCentralWidget(central)
 
         self.model_panel = ModelPanel()
@@ -169,18 +172,23 @@ class MainWindow(FileCommands, QMainWindow):
         path = str(Path(path))
         if not remember:
             self._no_remember.add(path)
+        if is_video(path):
+            self.open_video(path)
         self.run_restore(path)
 
     def rerun(self) -> None:
         self.run_restore()
 
-    def run_restore(self, path: str | None = None) -> int:
+    def run_restore(self, path: str | None = None, frame: int | None = None) -> int:
         path = path or self.requested_path or self.doc_path
         if not path:
             return 0
         self.requested_path = path
         self.debounce.stop()
-        request = RestoreRequest(path=path, **self.request_fields())
+        self.frame_debounce.stop()
+        if frame is None:
+            frame = self.current_frame()
+        request = RestoreRequest(path=path, frame=frame, **self.request_fields())
         self.generation = self.worker.submit(request)
         self.running = True
         verb = "Opening" if path != self.doc_path else "Restoring"
@@ -216,8 +224,15 @@ class MainWindow(FileCommands, QMainWindow):
         # Keyed by path, not generation: a newer request for the same file reuses this read (the worker caches it).
         if loaded.path != self.requested_path:
             return
+        new_file = loaded.path != self.doc_path
+        if loaded.frame is not None:
+            new_file = self._on_video_loaded(loaded)
+            if loaded.frame != self.timeline.frame:
+                return  # a frame playback restores ahead: the viewer keeps the one under the slider
+        elif self.video_path:
+            self.leave_video()
         self.loaded, self.doc_path, self.result = loaded.image, loaded.path, None
-        self.viewer.set_input(loaded.display)
+        self.viewer.set_input(loaded.display, fit=new_file or loaded.frame is None)
         self.inspector.set_maps({}, {}, {}, (loaded.image.width, loaded.image.height))
         self.status.set_size(loaded.image.width, loaded.image.height, loaded.image.bit_depth)
         self.setWindowTitle(f"{Path(loaded.path).name} — WeatherStudio")
@@ -275,6 +290,12 @@ class MainWindow(FileCommands, QMainWindow):
     def _on_result(self, gen: int, result: Result) -> None:
         if not self._current(gen):
             return
+        self._cache_result(result)
+        if result.request.frame is not None and result.request.frame != self.timeline.frame:
+            self._finish_run()
+            if self.play_timer.isActive():
+                self._prefetch_from(self.timeline.frame + 1)
+            return  # restored ahead for playback
         self.result = result
         self.viewer.set_output(result.display, "done")
         self.viewer.set_diff(result.diff, result.diff_levels)
@@ -312,6 +333,8 @@ class MainWindow(FileCommands, QMainWindow):
         self._finish_run()
         if stage == "load":
             self.requested_path = self.doc_path  # keep working on the image that is shown
+            if self.video_path:
+                self.video_open_failed()
         text = f"Could not open the image — {message}" if stage == "load" else f"Restore failed — {message}"
         self.show_message("error", text)
         self.restore_failed.emit(text)
@@ -330,6 +353,7 @@ class MainWindow(FileCommands, QMainWindow):
                 "result": self.result is not None,
                 "running": self.running,
                 "maps": bool(self.inspector.maps),
+                "video": bool(self.video_path),
             },
         )
 
@@ -465,6 +489,7 @@ class MainWindow(FileCommands, QMainWindow):
             if hasattr(hints, "colorSchemeChanged"):
                 hints.colorSchemeChanged.disconnect(self._on_system_scheme)
             self.debounce.stop()
+            self._stop_video_threads()
             self.worker.stop()
             for batch in self.batches:
                 batch.cancel()

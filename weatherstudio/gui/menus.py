@@ -17,6 +17,7 @@ def build_menus(window: QMainWindow, a: dict[str, QAction]) -> QMenu:
     file.addSeparator()
     file.addAction(a["save"])
     file.addAction(a["batch"])
+    file.addAction(a["export_video"])
     file.addSeparator()
     file.addAction(a["quit"])
 
@@ -43,6 +44,9 @@ def build_menus(window: QMainWindow, a: dict[str, QAction]) -> QMenu:
     restore = bar.addMenu("&Restore")
     restore.addAction(a["rerun"])
     restore.addAction(a["cancel"])
+    video = bar.addMenu("V&ideo")
+    for name in ("play", "frame_next", "frame_prev", "second_next", "second_prev", "export_video"):
+        video.addAction(a[name])
 
     maps = bar.addMenu("&Maps")
     maps.addAction(a["tab_maps"])

@@ -12,7 +12,11 @@ from weatherstudio.gui.batch import BatchProgress, BatchWorker
 from weatherstudio.gui.save_dialog import SaveDialog
 from weatherstudio.samples import default_sample
 
-OPEN_FILTER = "Images (*.jpg *.jpeg *.png *.tif *.tiff *.webp *.bmp *.gif);;All files (*)"
+OPEN_FILTER = (
+    "Photos and videos (*.jpg *.jpeg *.png *.tif *.tiff *.webp *.bmp *.gif *.mp4 *.m4v *.mov *.mkv *.webm *.avi);;"
+    "Photos (*.jpg *.jpeg *.png *.tif *.tiff *.webp *.bmp *.gif);;Videos (*.mp4 *.m4v *.mov *.mkv *.webm *.avi);;"
+    "All files (*)"
+)
 
 
 class FileCommands:

@@ -43,6 +43,7 @@ class RestoreRequest:
     maps: bool = True
     preview: bool = True
     threads: int | None = None  # CPU threads (None: all cores)
+    frame: int | None = None  # a video's frame (None: a photo)
     generation: int = 0
 
     def choice(self) -> ModelChoice:
@@ -59,11 +60,13 @@ class RestoreRequest:
 
 @dataclass
 class Loaded:
-    """A file read by the worker: the :class:`LoadedImage` and its uint8 display copy."""
+    """A file read by the worker: the :class:`LoadedImage` and its uint8 display copy (a video: one frame)."""
 
     path: str
     image: Any  # LoadedImage
     display: np.ndarray
+    frame: int | None = None
+    video: Any = None  # VideoInfo of a video
 
 
 @dataclass
@@ -205,7 +208,10 @@ class RestoreWorker(SessionThread):
         gen = req.generation
         stage = "load"
         try:
-            loaded = self._load_image(req.path, gen)
+            if req.frame is not None:
+                loaded = self._load_frame(req.path, req.frame, gen)
+            else:
+                loaded = self._load_image(req.path, gen)
             if loaded is not None and not self._stale(gen):
                 stage = "restore"
                 self._use_threads(req.threads)
@@ -233,6 +239,14 @@ class RestoreWorker(SessionThread):
             return None
         self._image_cache = (str(p), mtime, loaded)
         self.loaded.emit(gen, Loaded(str(p), loaded, ic.to_u8(loaded.rgb)))
+        return loaded
+
+    def _load_frame(self, path: str, index: int, gen: int) -> Any:
+        loaded = self.session.video_frame(path, index)
+        if self._stale(gen):
+            return None
+        info = self.session.video(path).info
+        self.loaded.emit(gen, Loaded(path, loaded, ic.to_u8(loaded.rgb), index, info))
         return loaded
 
     def _restore(self, req: RestoreRequest, loaded: Any) -> None:
@@ -263,6 +277,7 @@ class RestoreWorker(SessionThread):
             on_tile=on_tile,
             progress=lambda done, total: self.progress.emit(gen, done, total),
             should_cancel=lambda: self._stale(gen),
+            frame_of=(req.path, req.frame) if req.frame is not None else None,
         )
         if self._stale(gen):
             return
@@ -298,3 +313,44 @@ def _lower_priority() -> None:
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), min(19, os.getpriority(os.PRIO_PROCESS, 0) + 5))
         except OSError:
             pass
+
+
+class FrameDecoder(SessionThread):
+    """Decodes the video frame the timeline points at, newest request only, so the input shows at once
+    while the restore worker (its own reader) is still busy with an older frame."""
+
+    frame_ready = Signal(str, int, object, object)  # path, index, uint8 display, LoadedImage
+    failed = Signal(str, int, str)  # path, index, message
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent, 1)
+        self._cond = threading.Condition()
+        self._pending: tuple[str, int] | None = None
+        self._stopping = False
+
+    def request(self, path: str, index: int) -> None:
+        with self._cond:
+            self._pending = (path, index)
+            self._cond.notify_all()
+
+    def stop(self, timeout_ms: int = 10_000) -> bool:
+        with self._cond:
+            self._stopping = True
+            self._pending = None
+            self._cond.notify_all()
+        return self.wait(timeout_ms) if self.isRunning() else True
+
+    def run(self) -> None:
+        self._start_in_thread()
+        while True:
+            with self._cond:
+                while self._pending is None and not self._stopping:
+                    self._cond.wait()
+                if self._stopping:
+                    return
+                (path, index), self._pending = self._pending, None
+            try:
+                loaded = self.session.video_frame(path, index)
+                self.frame_ready.emit(path, index, ic.to_u8(loaded.rgb), loaded)
+            except Exception as exc:  # noqa: BLE001 - a frame that cannot be decoded is a message
+                self.failed.emit(path, index, error_message(exc))

@@ -1,0 +1,102 @@
+"""The studio with a video: open → scrub → the restored frame shown → play → export (with sound) → cancel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+av = pytest.importorskip("av")
+
+from tests.test_video_io import _clip  # noqa: E402
+from weatherstudio.core.video_io import VideoReader  # noqa: E402
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def clip(tmp_path: Path) -> Path:
+    return _clip(tmp_path / "rainy.mp4", n=10, size=(48, 64))
+
+
+def _open(qtbot, window, path: Path) -> None:
+    window.model_panel.set_arch("lpnet")
+    window.debounce.stop()
+    with qtbot.waitSignal(window.restore_done, timeout=60_000):
+        window.open_path(path)
+
+
+def test_open_scrub_and_see_the_restored_frame(qtbot, window, clip: Path) -> None:
+    _open(qtbot, window, clip)
+    assert window.timeline.isVisible()
+    assert window.timeline.count == 10
+    assert window.result.request.frame == 0
+    assert window.commands["export_video"].isEnabled()
+    with VideoReader(clip) as reader:
+        frame6 = reader.frame(6)
+    decoded = []
+    window.decoder.frame_ready.connect(lambda p, i, u8, loaded: decoded.append(i))
+    with qtbot.waitSignal(window.restore_done, timeout=60_000):
+        window.timeline.set_frame(6, emit=True)  # as a drag of the slider ends on frame 6
+    assert 6 in decoded  # the input frame came from the decoder thread
+    assert window.result.request.frame == 6
+    assert np.array_equal(window.loaded.rgb, frame6)  # the viewer's input is frame 6
+    assert np.array_equal(window.viewer.output_u8, window.result.display)
+    assert window.timeline.strip.ready == {0, 6}
+    # a cached frame shows at once when the user comes back to it
+    window.timeline.set_frame(0, emit=True)
+    assert np.array_equal(window.viewer.output_u8, window.frame_cache[0])
+
+
+def test_play_restores_ahead_and_stops_at_the_end(qtbot, window, clip: Path) -> None:
+    _open(qtbot, window, clip)
+    window.timeline.set_frame(6, emit=False)
+    window.set_playing(True)
+    qtbot.waitUntil(lambda: not window.play_timer.isActive(), timeout=60_000)
+    assert window.timeline.frame == 9
+    assert {7, 8, 9} <= set(window.frame_cache)
+
+
+def test_export_keeps_the_sound_and_cancel_leaves_nothing(qtbot, window, clip: Path, tmp_path: Path) -> None:
+    _open(qtbot, window, clip)
+    out = tmp_path / "clean.mp4"
+    worker = window.start_export(out, "h264", 20, "0:10")
+    with qtbot.waitSignal(worker.finished_export, timeout=120_000) as blocker:
+        pass
+    assert blocker.args[0] == str(out)
+    assert "kept audio (aac)" in blocker.args[1]
+    with VideoReader(out) as r:
+        assert r.frame_count == 10
+        assert r.info.streams[0].kind == "audio"
+    never = tmp_path / "never.mp4"
+    worker = window.start_export(never, "h264", 20, "0:10")
+    worker.cancel()
+    with qtbot.waitSignal(worker.finished_export, timeout=60_000) as blocker:
+        pass
+    assert blocker.args[0] == ""
+    assert "cancelled" in blocker.args[1]
+    assert not never.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".never")]  # no half file either
+
+
+def test_a_broken_video_is_one_message(qtbot, window, tmp_path: Path) -> None:
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"this is not a video")
+    window.model_panel.set_arch("lpnet")
+    with qtbot.waitSignal(window.restore_failed, timeout=30_000) as blocker:
+        window.open_path(bad)
+    assert "broken.mp4: not a video FFmpeg can read" in blocker.args[0]
+
+
+def test_a_broken_video_after_a_good_one_keeps_the_good_one(qtbot, window, clip: Path, tmp_path: Path) -> None:
+    _open(qtbot, window, clip)
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("text, not a video")
+    with qtbot.waitSignal(window.restore_failed, timeout=30_000):
+        window.open_path(bad)
+    assert window.video_path == str(clip)
+    assert window.timeline.count == 10
+    with qtbot.waitSignal(window.restore_done, timeout=60_000):
+        window.timeline.set_frame(3, emit=True)
+    assert window.result.request.frame == 3
