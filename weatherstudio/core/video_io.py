@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -246,21 +247,36 @@ class VideoReader:
         return list(self._pts)
 
     # -- frames -----------------------------------------------------------------------------------------------
-    def frame(self, index: int) -> np.ndarray:
-        """Frame ``index`` (0-based), upright, H×W×3 float32 RGB in [0, 1]."""
+    def frame(
+        self,
+        index: int,
+        on_keyframe: Callable[[int, np.ndarray], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> np.ndarray | None:
+        """Frame ``index`` (0-based), upright, H×W×3 float32 RGB in [0, 1].
+
+        When reaching it means a seek, ``on_keyframe(i, pixels)`` first gets the keyframe it starts from (what a
+        scrubbing viewer can show at once), and ``should_stop()`` is asked after each decoded frame: True
+        abandons the decode and returns None (a newer frame was asked for).
+        """
         if not 0 <= index < len(self._pts):
             raise VideoError(f"{self.path}: no frame {index} (it has {len(self._pts)})")
         if index in self._cache:
             self._cache.move_to_end(index)
             return self._cache[index]
-        if self._decoder is None or index != self._next:
+        first = self._decoder is None or index != self._next
+        if first:
             self._seek(index)
+        keep_from = index - 2  # the frames on the way from the keyframe are decoded, not converted
         while True:
-            got, arr = self._decode_one()
-            if got == index:
+            got, arr = self._decode_one(convert_from=0 if first and on_keyframe else keep_from)
+            if got >= index and arr is not None:  # a timestamp not produced (damaged): the nearest after it
                 return arr
-            if got > index:  # the timestamp was not produced (a damaged stream): the nearest after it
-                return arr
+            if first and on_keyframe and arr is not None:
+                on_keyframe(got, arr)
+            first = False
+            if should_stop is not None and should_stop():
+                return None
 
     def _seek(self, index: int) -> None:
         av = _av()
@@ -271,8 +287,9 @@ class VideoReader:
         self._decoder = self._container.decode(self._stream)
         self._next = -1
 
-    def _decode_one(self) -> tuple[int, np.ndarray]:
-        """The next decoded frame: its index (by timestamp) and its pixels (cached)."""
+    def _decode_one(self, convert_from: int = 0) -> tuple[int, np.ndarray | None]:
+        """The next decoded frame: its index (by timestamp) and its pixels, converted (and cached) only from
+        ``convert_from`` on — converting the frames between a keyframe and the target would double a seek."""
         av = _av()
         while True:
             try:
@@ -287,12 +304,14 @@ class VideoReader:
             index = self._index_of.get(int(stamp)) if stamp is not None else None
             if index is None:
                 continue
+            self._next = index + 1
+            if index < convert_from:
+                return index, None
             arr = self._to_rgb(frame)
             self._cache[index] = arr
             self._cache.move_to_end(index)
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
-            self._next = index + 1
             return index, arr
 
     def _to_rgb(self, frame: Any) -> np.ndarray:

@@ -42,6 +42,7 @@ class VideoCommands:
         self.frame_cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self.decoder = FrameDecoder(self)
         self.decoder.frame_ready.connect(self._on_frame_decoded)
+        self.decoder.keyframe_ready.connect(self._on_keyframe)
         self.decoder.failed.connect(lambda _p, i, msg: self.show_message("error", f"Frame {i}: {msg}"))
         self.decoder.start()
         self.frame_debounce = QTimer(self, singleShot=True, interval=RESTORE_DEBOUNCE_MS)
@@ -127,6 +128,11 @@ class VideoCommands:
         self.viewer.set_input(u8, fit=False)
         if index not in self.frame_cache and self.viewer.output_state == "done":
             self.viewer.clear_output()  # never show another frame's result over this one
+
+    def _on_keyframe(self: Any, path: str, index: int, u8: np.ndarray) -> None:
+        """While the exact frame decodes, the keyframe before it (a few frames off) keeps the picture moving."""
+        if path == self.video_path and index == self.timeline.frame:
+            self.viewer.set_input(u8, fit=False)
 
     def _restore_current_frame(self: Any) -> None:
         if self.video_path:

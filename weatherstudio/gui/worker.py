@@ -320,6 +320,7 @@ class FrameDecoder(SessionThread):
     while the restore worker (its own reader) is still busy with an older frame."""
 
     frame_ready = Signal(str, int, object, object)  # path, index, uint8 display, LoadedImage
+    keyframe_ready = Signal(str, int, object)  # path, index asked for, uint8 of the keyframe before it
     failed = Signal(str, int, str)  # path, index, message
 
     def __init__(self, parent: Any = None) -> None:
@@ -350,7 +351,22 @@ class FrameDecoder(SessionThread):
                     return
                 (path, index), self._pending = self._pending, None
             try:
-                loaded = self.session.video_frame(path, index)
-                self.frame_ready.emit(path, index, ic.to_u8(loaded.rgb), loaded)
+                self._decode(path, index)
             except Exception as exc:  # noqa: BLE001 - a frame that cannot be decoded is a message
                 self.failed.emit(path, index, error_message(exc))
+
+    def _decode(self, path: str, index: int) -> None:
+        """Frame ``index``; on the way, the keyframe it is decoded from (a provisional picture while the
+        slider moves); abandoned as soon as a newer frame is asked for."""
+        from weatherstudio.core.image_read import LoadedImage
+
+        reader = self.session.video(path)
+
+        def on_keyframe(i: int, rgb: np.ndarray) -> None:
+            self.keyframe_ready.emit(path, index, ic.to_u8(rgb))
+
+        rgb = reader.frame(index, on_keyframe=on_keyframe, should_stop=lambda: self._pending is not None)
+        if rgb is None:
+            return
+        loaded = LoadedImage(rgb, None, reader.info.bit_depth, "VIDEO", "RGB", Path(path))
+        self.frame_ready.emit(path, index, ic.to_u8(rgb), loaded)

@@ -1,0 +1,152 @@
+"""Video: how fast a frame shows when scrubbing, and what decode + encode cost on top of the network.
+
+    python benchmarks/video.py [--sizes 640x480 1920x1080] [--models lpnet resdesnow ...] [--frames 8]
+
+For each size, a synthetic H.264 clip (a moving scene, keyframe every 48 frames, 2 B-frames, AAC sound) is
+written to a temporary folder. Then:
+
+* **seek**: the time to decode a random frame from a fresh reader position (what the studio shows the moment
+  the slider stops: input frame), a step of +1 frame (from the cache or the next decode), and a step back;
+* **per network** (shipped weights): the network's own seconds per frame on the decoded frames (restore only),
+  and ``Session.restore_video`` on the same frames (decode + restore + encode H.264 + copy the sound) — the
+  overhead is the difference, as a share of the export time; the first restored frame after a seek (with a
+  temporal network's warm-up) is the "restored frame shown" latency.
+
+Prints a table; not a pass/fail test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def write_clip(path: Path, width: int, height: int, frames: int, fps: int = 24) -> Path:
+    import av
+
+    tb = Fraction(1, fps * 100)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("libx264", rate=fps)
+        v.width, v.height, v.pix_fmt = width, height, "yuv420p"
+        v.options = {"crf": "20", "g": "48", "bf": "2", "preset": "veryfast"}
+        v.time_base = v.codec_context.time_base = tb
+        a = out.add_stream("aac", rate=48000)
+        a.layout = "mono"
+        for i in range(frames):
+            base = 0.5 + 0.25 * np.sin((xx + 3 * i) / 37.0) * np.cos((yy - 2 * i) / 29.0)
+            streaks = (((xx + 2 * yy + 17 * i).astype(int) % 29) == 0) * 0.3
+            img = np.clip(np.stack([base, base * 0.9, base * 0.7], -1) + streaks[..., None], 0, 1)
+            frame = av.VideoFrame.from_ndarray((img * 255).astype(np.uint8), format="rgb24").reformat(format="yuv420p")
+            frame.pts, frame.time_base = i * 100, tb
+            for p in v.encode(frame):
+                out.mux(p)
+        for p in v.encode(None):
+            out.mux(p)
+        n = int(48000 * frames / fps)
+        tone = (0.1 * np.sin(np.arange(n) * 2 * np.pi * 220 / 48000)).astype(np.float32)[None]
+        for start in range(0, n, 1024):
+            af = av.AudioFrame.from_ndarray(np.ascontiguousarray(tone[:, start : start + 1024]), "fltp", "mono")
+            af.sample_rate, af.pts, af.time_base = 48000, start, Fraction(1, 48000)
+            for p in a.encode(af):
+                out.mux(p)
+        for p in a.encode(None):
+            out.mux(p)
+    return path
+
+
+def seek_times(path: Path) -> tuple[float, float, float, float]:
+    """Medians in ms: (first picture after a far seek — the keyframe before the target, the exact target frame,
+    a +1 step, a −1 step back)."""
+    from weatherstudio.core.video_io import VideoReader
+
+    key, far, nxt, back = [], [], [], []
+    with VideoReader(path, cache_frames=24) as r:
+        rng = np.random.default_rng(0)
+        for target in rng.integers(r.frame_count // 4, r.frame_count - 2, 6):
+            r._cache.clear()
+            r._decoder = None  # as after the slider jumped: no decoder positioned near it
+            shown: list[float] = []
+            t = time.perf_counter()
+            r.frame(int(target), on_keyframe=lambda i, a, s=shown, t0=t: s.append(time.perf_counter() - t0))
+            far.append(time.perf_counter() - t)
+            key.append(shown[0] if shown else far[-1])
+            t = time.perf_counter()
+            r.frame(int(target) + 1)
+            nxt.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            r.frame(int(target))
+            back.append(time.perf_counter() - t)
+    return tuple(1000 * float(np.median(x)) for x in (key, far, nxt, back))
+
+
+def network_times(path: Path, arch: str, frames: int, out_dir: Path) -> tuple[float, float, float]:
+    """(restore s/frame, export s/frame, first restored frame after a seek in s) for ``arch``."""
+    from weatherstudio.core.video_io import VideoReader
+    from weatherstudio.engine.restore import RestoreOptions, restore
+    from weatherstudio.engine.session import ModelChoice, Session
+
+    session = Session()
+    ready = session.model(ModelChoice(arch))
+    options = RestoreOptions()
+    with VideoReader(path) as r:
+        decoded = [r.frame(i).copy() for i in range(frames)]
+    restore(decoded[0][:128, :128].copy(), ready.model, options)  # warm-up
+    t = time.perf_counter()
+    state = None
+    for f in decoded:
+        state = restore(f, ready.model, options, state=state).state
+    model_s = (time.perf_counter() - t) / frames
+    t = time.perf_counter()
+    session.restore_video(
+        path, out_dir / f"{arch}.mp4", ModelChoice(arch), options, frames=f"0:{frames}", overwrite=True
+    )
+    export_s = (time.perf_counter() - t) / frames
+    target = frames + 5
+    frame = session.video_frame(path, target)
+    t = time.perf_counter()
+    session.restore_image(frame.rgb, ModelChoice(arch), options, frame_of=(str(path), target))
+    first_s = time.perf_counter() - t
+    return model_s, export_s, first_s
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sizes", nargs="+", default=["640x480", "1920x1080"])
+    p.add_argument("--models", nargs="+", default=["lpnet", "resdesnow", "j4rnet", "gtrain", "desnownet"])
+    p.add_argument("--frames", type=int, default=8, help="frames restored per network and size")
+    p.add_argument("--clip-frames", type=int, default=120, help="length of the synthetic clip")
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for size in args.sizes:
+            w, h = (int(v) for v in size.split("x"))
+            clip = write_clip(tmp / f"clip_{size}.mp4", w, h, max(args.clip_frames, args.frames + 8))
+            far, nxt, back = seek_times(clip)
+            print(
+                f"\n{size} H.264 (keyframe every 48): seek to a far frame {far:.0f} ms, +1 frame {nxt:.1f} ms, "
+                f"back 1 frame {back:.2f} ms (cached)"
+            )
+            print(
+                f"{'network':<10} {'restore s/frame':>16} {'export s/frame':>15} {'overhead':>9} "
+                f"{'model fps':>10} {'export fps':>11} {'restored after seek s':>22}"
+            )
+            for arch in args.models:
+                model_s, export_s, first_s = network_times(clip, arch, args.frames, tmp)
+                overhead = (export_s - model_s) / export_s
+                print(
+                    f"{arch:<10} {model_s:>16.3f} {export_s:>15.3f} {overhead:>8.1%} {1 / model_s:>10.2f} "
+                    f"{1 / export_s:>11.2f} {first_s:>22.2f}"
+                )
+
+
+if __name__ == "__main__":
+    main()
