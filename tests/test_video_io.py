@@ -261,3 +261,84 @@ def test_a_video_stream_without_frames_is_refused(tmp_path: Path) -> None:
         out.start_encoding()  # the header, and no frame after it
     with pytest.raises(VideoError, match="empty.mkv: holds no frames"):
         VideoReader(empty)
+
+
+def test_a_folder_of_frames_and_an_animated_gif_export_to_video(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from weatherstudio.cli import main
+    from weatherstudio.core.image_io import write_image
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(4):
+        write_image(frames / f"f{i}.png", np.random.default_rng(i).random((40, 56, 3), dtype=np.float32))
+    out = tmp_path / "frames.mkv"
+    maps = tmp_path / "maps"
+    code = main(["remove", str(frames), "-o", str(out), "--model", "lpnet", "--fps", "12", "--maps", str(maps)])
+    assert code == 0
+    with VideoReader(out) as r:
+        assert r.frame_count == 4
+        assert r.info.fps == 12
+    assert (maps / "frames_000003_output_level1.npy").is_file()  # every frame's maps
+    gif = tmp_path / "anim.gif"
+    pics = [Image.fromarray((np.random.default_rng(i).random((40, 56, 3)) * 255).astype(np.uint8)) for i in range(5)]
+    pics[0].save(gif, save_all=True, append_images=pics[1:], duration=100, loop=0)
+    assert main(["remove", str(gif), "-o", str(tmp_path / "anim.mp4"), "--model", "lpnet"]) == 0
+    with VideoReader(tmp_path / "anim.mp4") as r:
+        assert r.frame_count == 5
+        assert r.info.fps == 10
+
+
+def test_a_rotated_clip_exports_upright(tmp_path: Path) -> None:
+    src = _clip(tmp_path / "phone.mp4", n=4, size=(48, 64), rotation=-90)
+    with VideoReader(src) as r:
+        w = VideoWriter(tmp_path / "up.mp4", r)
+        for i in range(r.frame_count):
+            w.write(i, r.frame(i))
+        w.finish()
+        first = r.frame(0)
+    with VideoReader(tmp_path / "up.mp4") as r2:
+        assert r2.info.rotation == 0
+        assert (r2.info.width, r2.info.height) == (48, 64)
+        assert np.abs(r2.frame(0) - first).mean() < 0.03  # the same upright picture, through a lossy codec
+
+
+def test_ten_bit_input_is_read_at_sixteen_bits(tmp_path: Path) -> None:
+    path = tmp_path / "deep.mkv"
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("ffv1", rate=24)
+        v.width, v.height, v.pix_fmt = 32, 24, "yuv444p10le"
+        ramp = np.tile(np.linspace(0, 65535, 32, dtype=np.uint16), (24, 1))
+        img = np.stack([ramp, ramp, ramp], -1)
+        frame = av.VideoFrame.from_ndarray(img, format="rgb48le").reformat(format="yuv444p10le")
+        frame.pts, frame.time_base = 0, Fraction(1, 24)
+        for p in [*v.encode(frame), *v.encode(None)]:
+            out.mux(p)
+    with VideoReader(path) as r:
+        assert r.info.bit_depth == 10
+        grey = r.frame(0)[0, :, 0]
+        assert len(np.unique(np.round(grey * 1023))) > 28  # finer than 8-bit steps survive
+        assert np.all(np.diff(grey) > 0)
+
+
+def test_subtitles_are_copied(tmp_path: Path) -> None:
+    src = _clip(tmp_path / "talk.mkv", n=8, audio=False)
+    with_subs = tmp_path / "subs.mkv"
+    with av.open(str(src)) as a, av.open(str(with_subs), "w") as out:
+        v = out.add_stream_from_template(a.streams.video[0])
+        sub = out.add_stream("ass")
+        for packet in a.demux(a.streams.video[0]):
+            if packet.size:
+                packet.stream = v
+                out.mux(packet)
+        del sub  # a subtitle stream with its header, as players see one
+    with VideoReader(with_subs) as r:
+        kinds = [s.kind for s in r.info.streams]
+        assert "subtitle" in kinds
+        w = VideoWriter(tmp_path / "out.mkv", r, codec="ffv1")
+        for i in range(r.frame_count):
+            w.write(i, r.frame(i))
+        w.finish()
+    with VideoReader(tmp_path / "out.mkv") as r2:
+        assert [s.kind for s in r2.info.streams] == kinds

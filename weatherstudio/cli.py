@@ -53,7 +53,8 @@ def _remove_videos(args: argparse.Namespace, videos: list[Path], session, choice
     failures = 0
     for src in videos:
         one_file = len(args.inputs) == 1 and not out.is_dir() and out.suffix != ""
-        dest = out if one_file else out / (src.stem + (args.suffix or src.suffix.lower()))
+        own = src.suffix.lower() if src.suffix.lower() in (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v") else ".mp4"
+        dest = out if one_file else out / (src.stem + (args.suffix or own))
         bar = _progress_bar(0, src.name, "frame")
 
         def progress(done: int, total: int, bar=bar) -> None:
@@ -70,6 +71,8 @@ def _remove_videos(args: argparse.Namespace, videos: list[Path], session, choice
                 codec=args.codec,
                 quality=args.crf,
                 overwrite=args.overwrite,
+                maps_dir=Path(args.maps) if args.maps else None,
+                fps=args.fps,
                 progress=progress,
             )
         except WeatherStudioError as exc:
@@ -90,11 +93,16 @@ def _remove_videos(args: argparse.Namespace, videos: list[Path], session, choice
 
 def cmd_remove(args: argparse.Namespace) -> int:
     from weatherstudio.core.image_io import list_images
-    from weatherstudio.core.video_io import VIDEO_SUFFIXES
+    from weatherstudio.core.video_io import VIDEO_SUFFIXES, is_video_file
     from weatherstudio.engine.pipeline import output_path_for
     from weatherstudio.engine.session import Session, model_choice
 
-    is_video = lambda p: p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES - {".gif"}  # noqa: E731
+    to_video = len(args.inputs) == 1 and Path(args.output).suffix.lower() in VIDEO_SUFFIXES - {".gif"}
+    to_video = to_video and not Path(args.output).is_dir()
+
+    def is_video(p: Path) -> bool:  # a video file, or a folder of frames written out as a video
+        return (p.is_file() and is_video_file(p)) or (p.is_dir() and to_video)
+
     videos = [Path(p) for p in args.inputs if is_video(Path(p))]
     if videos:
         session = Session(args.device)
@@ -518,6 +526,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--frames", metavar="A:B", help="video: restore frames A to B − 1 only (from 0)")
     r.add_argument("--codec", choices=["h264", "hevc", "vp9", "av1", "prores", "ffv1"], help="video: the encoder")
     r.add_argument("--crf", type=int, help="video: quality (x264/x265/VP9/AV1 CRF; ProRes profile 0–3)")
+    r.add_argument("--fps", type=float, default=24.0, help="a folder of frames written as a video: its frame rate")
     r.set_defaults(func=cmd_remove)
 
     c = sub.add_parser("classify", help="the weather in each photo: rain, snow or clear (what --model auto uses)")

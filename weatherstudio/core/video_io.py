@@ -328,6 +328,10 @@ class VideoReader:
             arr = np.ascontiguousarray(np.rot90(arr, k=-(self.info.rotation // 90)))
         return arr
 
+    def side_streams(self) -> list[Any]:
+        """The audio and subtitle streams an export copies."""
+        return [st for st in self._container.streams if st.type in ("audio", "subtitle")]
+
     def __iter__(self):
         for i in range(len(self._pts)):
             yield self.frame(i)
@@ -341,6 +345,82 @@ class VideoReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class FrameSequence:
+    """A folder of frames (image files in name order) as a silent video at a fixed frame rate, for export."""
+
+    def __init__(self, folder: str | os.PathLike[str], fps: float = 24.0) -> None:
+        from weatherstudio.core.image_io import list_images
+
+        self.path = Path(folder)
+        self.files = list_images([self.path])
+        if not self.files:
+            raise VideoError(f"{self.path}: no frames (images) in this folder")
+        rate = Fraction(fps).limit_denominator(1001)
+        self._pts = list(range(len(self.files)))
+        first = self.frame(0)
+        h, w = first.shape[:2]
+        self.info = VideoInfo(
+            self.path,
+            w,
+            h,
+            len(self.files),
+            rate,
+            len(self.files) / float(rate),
+            0,
+            "images",
+            "rgb24",
+            8,
+            0,
+            2,
+            False,
+            1 / rate,
+        )
+
+    @property
+    def frame_count(self) -> int:
+        return len(self.files)
+
+    def frame(self, index: int, **_: Any) -> np.ndarray:
+        from weatherstudio.core.image_io import read_image
+
+        rgb = read_image(self.files[index]).rgb
+        if index and rgb.shape[:2] != (self.info.height, self.info.width):
+            raise VideoError(f"{self.files[index].name}: not the size of the first frame; a video has one size")
+        return rgb
+
+    def side_streams(self) -> list[Any]:
+        return []
+
+    def close(self) -> None:
+        """Nothing to close (the API of :class:`VideoReader`)."""
+
+    def __enter__(self) -> FrameSequence:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_video(path: str | os.PathLike[str], fps: float = 24.0) -> VideoReader | FrameSequence:
+    """A video file, or a folder of frames played at ``fps``."""
+    return FrameSequence(path, fps) if Path(path).is_dir() else VideoReader(path)
+
+
+def is_video_file(path: str | os.PathLike[str]) -> bool:
+    """A video by its name — and an animated GIF (a still GIF is a photo)."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix == ".gif":
+        try:
+            from PIL import Image
+
+            with Image.open(p) as im:
+                return bool(getattr(im, "is_animated", False))
+        except Exception:  # noqa: BLE001 - not readable: let the photo reader say why
+            return False
+    return suffix in VIDEO_SUFFIXES
 
 
 def _colorspace(avcol_spc: int, height: int) -> int:
@@ -419,7 +499,7 @@ class VideoWriter:
             ctx.colorspace = 1 if self._matrix == 1 else (9 if self._matrix == 9 else 6)
             ctx.color_range = 1  # limited ("MPEG") range, what players expect
             self._copied: dict[int, Any] = {}
-            for st in source._container.streams:
+            for st in source.side_streams():
                 if st.type in ("audio", "subtitle"):
                     try:
                         self._copied[st.index] = self._out.add_stream_from_template(st)

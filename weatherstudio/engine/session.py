@@ -513,19 +513,23 @@ class Session:
         codec: str | None = None,
         quality: int | None = None,
         overwrite: bool = False,
+        maps_dir: Path | None = None,
+        fps: float = 24.0,
         progress: Callable[[int, int], None] | None = None,
         should_cancel: CancelFn | None = None,
     ) -> VideoOutcome:
         """Restore a video file into ``output``: frames streamed through the network (a temporal network's
         memory carried frame to frame, one state per tile; a range that starts mid-clip is warmed up on the
         ``warmup_frames`` before it), the source's timestamps, sound and subtitles kept (see
-        :mod:`weatherstudio.core.video_io`). Cancel leaves no file. ``progress(done, total)`` per frame."""
-        from weatherstudio.core.video_io import VideoReader, VideoWriter
+        :mod:`weatherstudio.core.video_io`). Cancel leaves no file. ``progress(done, total)`` per frame.
+        ``source`` may be a folder of frames (played at ``fps``); ``maps_dir`` gets every frame's maps."""
+        from weatherstudio.core.video_io import VideoWriter, open_video
+        from weatherstudio.engine.pipeline import write_maps
         from weatherstudio.engine.restore import RestoreCancelled
 
         options = replace(options or RestoreOptions(device=self.device), return_maps=False)
         started = time.perf_counter()
-        with VideoReader(source) as reader:
+        with open_video(source, fps) as reader:
             span = parse_frame_range(frames, reader.frame_count)
             decision = self.decide(choice, reader.frame(span.start), video=True)
             ready = None if decision.pass_through else self.model(decision.choice)
@@ -542,8 +546,12 @@ class Session:
                     if ready is None:
                         out = frame
                     else:
-                        result = restore(frame, ready.model, options, state=state, should_cancel=should_cancel)
+                        opts = replace(options, return_maps=maps_dir is not None)
+                        result = restore(frame, ready.model, opts, state=state, should_cancel=should_cancel)
                         out, state = result.image, result.state
+                        if maps_dir is not None:
+                            stem = f"{Path(source).stem}_{index:06d}"
+                            write_maps(result.maps, result.specs, Path(maps_dir), stem, overwrite=overwrite)
                     writer.write(index, out)
                     if progress:
                         progress(done + 1, len(span))

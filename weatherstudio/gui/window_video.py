@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QTimer
 
-from weatherstudio.core.video_io import VIDEO_SUFFIXES
+from weatherstudio.core.video_io import is_video_file
 from weatherstudio.gui.timeline import Timeline
 from weatherstudio.gui.worker import FrameDecoder
 
@@ -26,9 +26,8 @@ RESTORE_DEBOUNCE_MS = 120
 
 
 def is_video(path: str | Path) -> bool:
-    """A video file by name (an animated GIF opens as a photo: its first frame)."""
-    p = Path(path)
-    return p.suffix.lower() in VIDEO_SUFFIXES - {".gif"}
+    """A video file by name, or an animated GIF (a still GIF opens as a photo)."""
+    return is_video_file(path)
 
 
 class VideoCommands:
