@@ -26,6 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=MODES, help="viewer mode")
     p.add_argument("--theme", choices=("system", "light", "dark"), help="colour theme (not saved)")
     p.add_argument("--inspect", metavar="MAP", help="open this map in the inspector")
+    p.add_argument("--frame", type=int, default=0, help="a video: open it at this frame")
     p.add_argument("--screenshot", metavar="OUT.png", help="save a screenshot once restored, then exit")
     p.add_argument("--size", default="1440x900", help="window size for --screenshot (WxH)")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for the restore (--screenshot)")
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.files and Path(args.files[0]).is_dir() and not args.screenshot:
         window.batch_dialog(Path(args.files[0]))  # a folder: offer to restore all of it
     elif args.files:
-        window.open_path(args.files[0])
+        window.open_path(args.files[0], frame=args.frame)
         if len(args.files) > 1:
             _say(f"note: opened {args.files[0]}; use File ▸ Batch Folder… for several images")
     else:

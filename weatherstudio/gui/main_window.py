@@ -167,13 +167,17 @@ class MainWindow(FileCommands, VideoCommands, QMainWindow):
         self.message_shown.emit(level, text)
 
     # Restore flow -----------------------------------------------------------------------------------------
-    def open_path(self, path: str | Path, remember: bool = True) -> None:
-        """Read ``path`` in the worker and restore it; it replaces the shown image once it has been read."""
+    def open_path(self, path: str | Path, remember: bool = True, frame: int = 0) -> None:
+        """Read ``path`` in the worker and restore it; it replaces the shown image once it has been read.
+
+        A video opens at ``frame``."""
         path = str(Path(path))
         if not remember:
             self._no_remember.add(path)
         if is_video(path):
             self.open_video(path)
+            self.run_restore(path, frame=frame)
+            return
         self.run_restore(path)
 
     def rerun(self) -> None:

@@ -88,6 +88,7 @@ class VideoCommands:
             info = loaded.video
             self.video_info = info
             self.timeline.set_video(info.frame_count, info.fps, self._timestamps(info))
+            self.timeline.set_frame(loaded.frame)  # a video opened at a given frame (--frame N)
             self.timeline.show()
             for note in info.notes:
                 self.show_message("warning", f"{Path(info.path).name}: {note}")
