@@ -103,13 +103,15 @@ def test_held_out_photos_never_train(data_root: Path) -> None:
     held = set(PhotoPool.load(data_root / "clean", "val", 96).names) | set(
         PhotoPool.load(data_root / "clean", "test", 96).names
     )
-    assert len(train) >= 12 and len(held) >= 6
+    assert len(train) >= 12
+    assert len(held) >= 6
     assert not held & set(train.names)
     objective = make_objective(build_model("resdesnow", "lite"), _tiny("resdesnow_lite"), data_root)
     assert isinstance(objective, SyntheticSnowObjective)
     assert objective.pool.names == train.names
     val_names = {n.split("#")[0] for n, _, _ in objective.validation_pairs()}
-    assert val_names and val_names <= set(PhotoPool.load(data_root / "clean", "val", 96).names)
+    assert val_names
+    assert val_names <= set(PhotoPool.load(data_root / "clean", "val", 96).names)
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "clean").is_dir(), reason="needs ../shared/data/clean (the photo collection)")
@@ -119,7 +121,9 @@ def test_shared_photo_splits_are_disjoint() -> None:
         for s in ("train", "val", "test")
     }
     assert all(len(v) >= 20 for v in parts.values())
-    assert not parts["train"] & parts["val"] and not parts["train"] & parts["test"] and not parts["val"] & parts["test"]
+    assert not parts["train"] & parts["val"]
+    assert not parts["train"] & parts["test"]
+    assert not parts["val"] & parts["test"]
 
 
 def test_batches_are_a_function_of_seed_step_rank(data_root: Path) -> None:
@@ -127,14 +131,14 @@ def test_batches_are_a_function_of_seed_step_rank(data_root: Path) -> None:
     a = objective.batch(batch_rng(0, 5, 0), 2, 24)
     b = objective.batch(batch_rng(0, 5, 0), 2, 24)
     c = objective.batch(batch_rng(0, 5, 1), 2, 24)
-    assert set(a) == {"input", "target", "mask"} and a["mask"].shape == (2, 1, 24, 24)
+    assert set(a) == {"input", "target", "mask"}
+    assert a["mask"].shape == (2, 1, 24, 24)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not torch.equal(a["input"], c["input"])
     # eq. 1 holds for the batch: where the mask is 0 the input is the clean image
     clear = a["mask"] == 0
-    assert clear.any() and torch.allclose(
-        a["input"][clear.expand_as(a["input"])], a["target"][clear.expand_as(a["input"])]
-    )
+    assert clear.any()
+    assert torch.allclose(a["input"][clear.expand_as(a["input"])], a["target"][clear.expand_as(a["input"])])
 
 
 def test_rotated_crop_shows_no_border() -> None:
@@ -142,7 +146,8 @@ def test_rotated_crop_shows_no_border() -> None:
     a = np.full((80, 90, 3), 200, np.uint8)
     for _ in range(20):
         x, y = rotated_crop_pair(rng, a, a, 40, 13.0)
-        assert x.shape == (40, 40, 3) and np.array_equal(x, y)
+        assert x.shape == (40, 40, 3)
+        assert np.array_equal(x, y)
         assert x.min() == 200  # a border would bring in other values
 
 
@@ -178,15 +183,22 @@ def test_every_objective_trains_and_validates(arch: str, data_root: Path, tmp_pa
     trainer = Trainer(cfg, tmp_path / "run", data_root=data_root, device="cpu", steps=2)
     before = weights_digest(trainer.model)
     summary = trainer.train(progress=False)
-    assert summary["step"] == 2 and (tmp_path / "run" / "checkpoint.pt").is_file()
-    assert all(math.isfinite(v) for v in summary["losses"].values()) and summary["losses"]["total"] > 0
+    assert summary["step"] == 2
+    assert (tmp_path / "run" / "checkpoint.pt").is_file()
+    assert all(math.isfinite(v) for v in summary["losses"].values())
+    assert summary["losses"]["total"] > 0
     assert weights_digest(trainer.model) != before
     scores = trainer.validate()
-    assert scores["val_n"] >= 2 and math.isfinite(scores["val_psnr_y"]) and 0 < scores["val_ssim_y"] <= 1
-    assert trainer.model.training and trainer.objective.description and trainer.objective.data_description()
+    assert scores["val_n"] >= 2
+    assert math.isfinite(scores["val_psnr_y"])
+    assert 0 < scores["val_ssim_y"] <= 1
+    assert trainer.model.training
+    assert trainer.objective.description
+    assert trainer.objective.data_description()
     if arch == "j4rnet":
         assert math.isfinite(scores["val_flicker"])
-        assert trainer.objective.phase(0, 2) == (1, 2) and trainer.objective.phase(1, 2) == (2, 2)
+        assert trainer.objective.phase(0, 2) == (1, 2)
+        assert trainer.objective.phase(1, 2) == (2, 2)
 
 
 def test_gtrain_offsets_learn_at_a_tenth(data_root: Path, tmp_path: Path) -> None:
@@ -195,7 +207,9 @@ def test_gtrain_offsets_learn_at_a_tenth(data_root: Path, tmp_path: Path) -> Non
     groups = trainer.optimizer.param_groups
     slow = [g for g in groups if g.get("lr_scale") == 0.1]
     n_deform = sum(1 for n, _ in trainer.model.named_parameters() if ".offset." in n or ".modulator." in n)
-    assert len(groups) == 2 and len(slow) == 1 and len(slow[0]["params"]) == n_deform > 0
+    assert len(groups) == 2
+    assert len(slow) == 1
+    assert len(slow[0]["params"]) == n_deform > 0
     trainer.train(progress=False)
     assert slow[0]["lr"] == pytest.approx(0.1 * next(g for g in groups if "lr_scale" not in g)["lr"])
 
@@ -209,9 +223,12 @@ def test_final_scores_on_synthetic_and_folder_sets(data_root: Path, tmp_path: Pa
     }
     trainer = Trainer(cfg, tmp_path, data_root=data_root, device="cpu", steps=1)
     scores = trainer.final_scores()
-    assert scores["video"]["n"] == 4 and math.isfinite(scores["video"]["flicker"])
-    assert scores["stills"]["n"] == 2 and "'test' split" in scores["stills"]["data"]
-    assert scores["folder"]["n"] == 3 and math.isfinite(scores["folder"]["psnr_y"])
+    assert scores["video"]["n"] == 4
+    assert math.isfinite(scores["video"]["flicker"])
+    assert scores["stills"]["n"] == 2
+    assert "'test' split" in scores["stills"]["data"]
+    assert scores["folder"]["n"] == 3
+    assert math.isfinite(scores["folder"]["psnr_y"])
     again = trainer.final_scores()  # the sets are fixed: same model, same scores
     assert again["video"]["psnr_y"] == scores["video"]["psnr_y"]
 
@@ -228,7 +245,8 @@ def test_channels_last_training_is_the_same_function(data_root: Path, tmp_path: 
     nhwc.validate()
     nhwc.train(progress=False)
     convs = [p for p in nhwc.model.parameters() if p.dim() == 4 and p.shape[1] > 1 and p.shape[-1] > 1]
-    assert convs and all(p.is_contiguous(memory_format=torch.channels_last) for p in convs)
+    assert convs
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in convs)
     nchw = Trainer({**cfg, "channels_last": False}, tmp_path / "nchw", data_root=data_root, device="cpu", steps=3)
     nchw.train(progress=False)
     assert all(p.is_contiguous() for p in nchw.model.parameters())
@@ -237,7 +255,8 @@ def test_channels_last_training_is_the_same_function(data_root: Path, tmp_path: 
     init = build_model("lpnet", "lite").state_dict()  # the initial weights both runs started from
     moved = max(float((a[k] - init[k]).abs().max()) for k in a)
     apart = max(float((a[k] - b[k]).abs().max()) for k in a)
-    assert moved > 0 and apart < 0.1 * moved  # rounding-order differences only (a few near-zero grads flip)
+    assert moved > 0
+    assert apart < 0.1 * moved  # rounding-order differences only (a few near-zero grads flip)
     out = nhwc.export(tmp_path / "lpnet_lite.safetensors")
     loaded, meta = load_weights(out)
     assert meta["training"]["steps"] == 3
@@ -262,7 +281,8 @@ def test_resume_is_bit_exact(data_root: Path, tmp_path: Path) -> None:
     assert resumed.step == 6
     assert _state_equal(straight.model.state_dict(), resumed.model.state_dict())
     sa, sb = straight.optimizer.state_dict()["state"], resumed.optimizer.state_dict()["state"]
-    assert sa.keys() == sb.keys() and all(_state_equal(sa[k], sb[k]) for k in sa)
+    assert sa.keys() == sb.keys()
+    assert all(_state_equal(sa[k], sb[k]) for k in sa)
     assert not _state_equal(straight.model.state_dict(), first.model.state_dict())
 
 
@@ -277,18 +297,21 @@ def test_warm_start_carries_on_from_a_weight_file(data_root: Path, tmp_path: Pat
     first.train(progress=False)
     shipped = first.export(tmp_path / "lpnet_lite.safetensors")
     carried = Trainer(cfg, tmp_path / "b", data_root=data_root, device="cpu", steps=5, init=shipped)
-    assert carried.step == 3 and carried.wall == pytest.approx(first.wall, abs=0.1)
+    assert carried.step == 3
+    assert carried.wall == pytest.approx(first.wall, abs=0.1)
     assert _state_equal(first.model.state_dict(), carried.model.state_dict())
     assert not carried.optimizer.state_dict()["state"]  # fresh Adam moments, as the metadata will say
     carried.train(progress=False)
-    assert carried.step == 5 and not _state_equal(first.model.state_dict(), carried.model.state_dict())
+    assert carried.step == 5
+    assert not _state_equal(first.model.state_dict(), carried.model.state_dict())
     meta = read_metadata(carried.export(tmp_path / "continued.safetensors"))
     assert meta["training"]["steps"] == 5
     assert meta["training"]["warm_start"]["file"] == "lpnet_lite.safetensors"
     assert meta["training"]["warm_start"]["step"] == 3
     # a checkpoint in the run folder wins over --init: the interrupted run resumes exactly
     again = Trainer(cfg, tmp_path / "b", data_root=data_root, device="cpu", steps=5, init=shipped)
-    assert again.step == 5 and not again.warm_start
+    assert again.step == 5
+    assert not again.warm_start
     with pytest.raises(WeatherStudioError, match="stopped at step 3"):
         Trainer(cfg, tmp_path / "c", data_root=data_root, device="cpu", steps=3, init=shipped)
     other = _tiny("resdesnow_lite")
@@ -314,7 +337,8 @@ def test_two_ranks_end_with_the_same_weights(data_root: Path, tmp_path: Path) ->
     record = json.loads((run / "ddp_digests.json").read_text())
     torch.manual_seed(3)
     initial = weights_digest(build_model("resdesnow", "lite"))
-    assert record["step"] == 3 and len(record["ranks"]) == 2, record
+    assert record["step"] == 3, record
+    assert len(record["ranks"]) == 2, record
     assert record["ranks"][0] == record["ranks"][1], (record, done.stderr[-3000:])
     assert record["initial"] == initial != record["ranks"][0], (record, initial)
     state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
@@ -322,3 +346,110 @@ def test_two_ranks_end_with_the_same_weights(data_root: Path, tmp_path: Path) ->
     model.load_state_dict(state["model"])
     assert weights_digest(model) == record["ranks"][0]
     assert (run / "resdesnow_lite.safetensors").is_file()
+
+
+# -- callbacks, the data root, the weather classifier ------------------------------------------------------------
+
+
+def test_callbacks_see_every_step_and_validation_and_can_stop(data_root: Path, tmp_path: Path) -> None:
+    from weatherstudio.engine.training import TrainCallbacks
+
+    cfg = _tiny("lpnet_lite")
+    cfg["val"]["every"] = 2
+    trainer = Trainer(cfg, tmp_path / "run", data_root=data_root, device="cpu", steps=10)
+    steps, vals = [], []
+    callbacks = TrainCallbacks(
+        on_step=lambda step, losses, lr: steps.append((step, losses["total"], lr)),
+        on_validation=lambda step, scores: vals.append((step, scores["val_psnr_y"])),
+        should_stop=lambda: len(steps) >= 5,
+    )
+    summary = trainer.train(progress=False, callbacks=callbacks)
+    assert [s for s, _, _ in steps] == [1, 2, 3, 4, 5]
+    assert all(math.isfinite(loss) and lr > 0 for _, loss, lr in steps)
+    assert [s for s, _ in vals] == [2, 4]
+    assert summary["stopped"] is True
+    assert summary["step"] == 5
+    resumed = Trainer(cfg, tmp_path / "run", data_root=data_root, device="cpu", steps=10)
+    assert resumed.step == 5  # the stop wrote a checkpoint at the step it stopped
+
+
+def test_missing_data_root_is_a_clear_error(tmp_path: Path) -> None:
+    from weatherstudio.core.errors import WeatherStudioError
+
+    with pytest.raises(WeatherStudioError, match="data folder .*nowhere not found"):
+        Trainer(load_config("lpnet_lite"), tmp_path / "run", data_root=tmp_path / "nowhere", device="cpu")
+
+
+def test_default_data_root_needs_a_source_checkout(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from weatherstudio.engine import training
+
+    monkeypatch.delenv("WEATHERSTUDIO_DATA", raising=False)
+    assert training.default_data_root() == Path(training.__file__).resolve().parents[3] / "shared" / "data"
+    monkeypatch.setenv("WEATHERSTUDIO_DATA", str(tmp_path))
+    assert training.default_data_root() == tmp_path
+    monkeypatch.delenv("WEATHERSTUDIO_DATA")
+    installed = tmp_path / "site-packages" / "weatherstudio" / "engine" / "training.py"  # no pyproject above it
+    installed.parent.mkdir(parents=True)
+    monkeypatch.setattr(training, "__file__", str(installed))
+    assert training.default_data_root() is None
+
+
+def test_weather_classifier_trains_and_scores_accuracy(data_root: Path, tmp_path: Path) -> None:
+    cfg = _tiny("weather_lite")
+    cfg["data"]["crop"] = 64
+    cfg["eval"] = {"test": {"split": "test", "rainy": "test/Rain100L/rainy", "clean": "test/Rain100L/clean"}}
+    trainer = Trainer(cfg, tmp_path / "run", data_root=data_root, device="cpu", steps=2)
+    batch = trainer.objective.batch(np.random.default_rng(0), 6, 64)
+    assert batch["input"].shape == (6, 3, 64, 64)
+    assert set(batch["label"].tolist()) <= {0, 1, 2}
+    summary = trainer.train(progress=False)
+    assert math.isfinite(summary["losses"]["total"])
+    scores = trainer.final_scores()
+    assert 0.0 <= scores["val_accuracy"] <= 1.0
+    n_test = sum(1 for p in (data_root / "clean").rglob("*.png") if split_of(p) == "test")
+    assert scores["test"]["n"] == 3 * n_test + 2 * 3  # each test photo clear, rainy, snowy; 3 real pairs twice
+    assert sum(sum(row.values()) for row in scores["test"]["confusion"].values()) == scores["test"]["n"]
+    out = trainer.export(tmp_path / "weather.safetensors", scores)
+    from weatherstudio.engine.weather import load_classifier
+
+    model, meta = load_classifier(out)
+    assert meta["arch"] == "weather"
+    assert model.num_parameters() == trainer.model.num_parameters()
+
+
+def test_a_run_can_be_paused_resumed_and_stopped_from_another_thread(data_root: Path, tmp_path: Path) -> None:
+    import threading
+    import time
+
+    from weatherstudio.engine.control import RunControl
+    from weatherstudio.engine.training import TrainCallbacks
+
+    control = RunControl()
+    steps: list[int] = []
+    paused_at: list[int] = []
+
+    def on_step(step: int, losses: dict, lr: float) -> None:
+        steps.append(step)
+        if step == 2:
+            control.pause()
+
+    trainer = Trainer(_tiny("lpnet_lite"), tmp_path / "run", data_root=data_root, device="cpu", steps=50)
+    callbacks = TrainCallbacks(on_step=on_step, should_stop=control.should_stop)
+    result: dict = {}
+    thread = threading.Thread(target=lambda: result.update(trainer.train(progress=False, callbacks=callbacks)))
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not control.paused and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)
+    paused_at.append(len(steps))
+    assert control.paused
+    assert paused_at == [2]  # no step ran while paused
+    control.resume()
+    while len(steps) < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    control.stop()
+    thread.join(60)
+    assert not thread.is_alive()
+    assert result["stopped"] is True
+    assert 4 <= result["step"] < 50
