@@ -342,3 +342,27 @@ def test_subtitles_are_copied(tmp_path: Path) -> None:
         w.finish()
     with VideoReader(tmp_path / "out.mkv") as r2:
         assert [s.kind for s in r2.info.streams] == kinds
+
+
+def test_an_unknown_codec_is_one_line(tmp_path: Path) -> None:
+    src = _clip(tmp_path / "k.mkv", n=4, audio=False)
+    data = src.read_bytes()
+    assert b"V_MPEG4/ISO/AVC" in data
+    odd = tmp_path / "odd.mkv"
+    odd.write_bytes(data.replace(b"V_MPEG4/ISO/AVC", b"V_WSTUDIO/NOPE!"))  # a codec id no decoder knows
+    with pytest.raises(VideoError, match=r"odd.mkv: cannot decode its .* video \(Decoder not found\)"):
+        VideoReader(odd)
+
+
+def test_prores_keeps_ten_bits(tmp_path: Path) -> None:
+    src = _clip(tmp_path / "s.mkv", n=2, audio=False)
+    ramp = np.tile(np.linspace(0.2, 0.3, 64, dtype=np.float32), (48, 1))[..., None].repeat(3, axis=2)
+    with VideoReader(src) as r:
+        w = VideoWriter(tmp_path / "p.mov", r, codec="prores")
+        for i in range(r.frame_count):
+            w.write(i, ramp)
+        w.finish()
+    with VideoReader(tmp_path / "p.mov") as r:
+        assert r.info.bit_depth == 10
+        levels = np.unique(np.round(r.frame(0)[24, 4:-4, 1] * 1023))
+    assert len(levels) > 40  # a 0.1-wide ramp over 64 px: ~26 steps in 8 bits, ~100 in 10

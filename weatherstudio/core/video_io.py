@@ -187,7 +187,8 @@ class VideoReader:
             for frame in self._container.decode(self._stream):
                 return frame
         except av.FFmpegError as exc:
-            raise VideoError(f"{self.path}: cannot decode its video ({_reason(exc)})") from None
+            codec = self._stream.codec_context.name if self._stream.codec_context else "unknown"
+            raise VideoError(f"{self.path}: cannot decode its {codec} video ({_reason(exc)})") from None
         raise VideoError(f"{self.path}: the video stream holds no decodable frame")
 
     def _describe(self, first: Any) -> VideoInfo:
@@ -520,10 +521,14 @@ class VideoWriter:
         """Encode the restored frame ``index`` (H×W×3 float32 in [0, 1]) with that frame's timestamp; the
         sound up to this frame's time is muxed alongside, so memory stays bounded however long the clip."""
         av = _av()
-        u8 = np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        deep = _bit_depth(self._video.pix_fmt) > 8  # ProRes: 10 bits from the float frame, not 8
+        if deep:
+            pixels = np.clip(rgb * 65535.0 + 0.5, 0, 65535).astype(np.uint16)
+        else:
+            pixels = np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
         if any(self.pad):
-            u8 = np.pad(u8, ((0, self.pad[0]), (0, self.pad[1]), (0, 0)), mode="edge")
-        rgb_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(u8), format="rgb24")
+            pixels = np.pad(pixels, ((0, self.pad[0]), (0, self.pad[1]), (0, 0)), mode="edge")
+        rgb_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb48le" if deep else "rgb24")
         frame = rgb_frame.reformat(
             format=self._video.pix_fmt, src_colorspace=self._matrix, dst_colorspace=self._matrix, dst_color_range=1
         )
