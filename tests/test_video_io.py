@@ -366,3 +366,23 @@ def test_prores_keeps_ten_bits(tmp_path: Path) -> None:
         assert r.info.bit_depth == 10
         levels = np.unique(np.round(r.frame(0)[24, 4:-4, 1] * 1023))
     assert len(levels) > 40  # a 0.1-wide ramp over 64 px: ~26 steps in 8 bits, ~100 in 10
+
+
+def test_a_range_starts_at_zero_and_its_sound_ends_with_it(tmp_path: Path) -> None:
+    from weatherstudio.engine.session import ModelChoice, Session
+
+    src = _clip(tmp_path / "c.mp4", n=24)
+    part = Session().restore_video(src, tmp_path / "part.mkv", ModelChoice("lpnet"), frames="12:18", codec="ffv1")
+    assert part.notes == []  # an exported range is not "cut short"
+    with VideoReader(part.output) as r:
+        assert r.frame_count == 6
+        assert r.timestamps[0] == 0
+        assert r.info.notes == ()
+    with av.open(str(part.output)) as c:
+        a = c.streams.audio[0]
+        packets = [p for p in c.demux(a) if p.size]
+        start = float(packets[0].pts * a.time_base)
+        end = float((packets[-1].pts + packets[-1].duration) * a.time_base)
+    frame = 1024 / 48000
+    assert abs(start) <= frame
+    assert abs(end - 6 / 24) <= 2 * frame  # the sound of frames 12–17 only

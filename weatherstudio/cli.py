@@ -49,11 +49,13 @@ def _output_plan(inputs: list[str], output: str, n_sources: int) -> tuple[Path, 
 
 def _remove_videos(args: argparse.Namespace, videos: list[Path], session, choice) -> int:
     """Each video file restored into a video (``-o`` a file for one input, else a folder)."""
+    from weatherstudio.core.video_io import WRITE_SUFFIXES
+
     out = Path(args.output)
     failures = 0
     for src in videos:
         one_file = len(args.inputs) == 1 and not out.is_dir() and out.suffix != ""
-        own = src.suffix.lower() if src.suffix.lower() in (".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v") else ".mp4"
+        own = src.suffix.lower() if src.suffix.lower() in WRITE_SUFFIXES else ".mp4"  # AVI, GIF → mp4
         dest = out if one_file else out / (src.stem + (args.suffix or own))
         bar = _progress_bar(0, src.name, "frame")
 
@@ -75,10 +77,17 @@ def _remove_videos(args: argparse.Namespace, videos: list[Path], session, choice
                 fps=args.fps,
                 progress=progress,
             )
-        except WeatherStudioError as exc:
+        except (WeatherStudioError, MemoryError) as exc:
             bar.close()
             failures += 1
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {exc}" if str(exc) else f"error: {src}: out of memory", file=sys.stderr)
+            continue
+        except RuntimeError as exc:  # torch.OutOfMemoryError on a GPU
+            if "out of memory" not in str(exc).lower():
+                raise
+            bar.close()
+            failures += 1
+            print(f"error: {src}: out of memory on the device (try a smaller --tile or --device cpu)", file=sys.stderr)
             continue
         bar.close()
         how = result.decision.message() or (result.model.arch if result.model else "")
@@ -93,11 +102,11 @@ def _remove_videos(args: argparse.Namespace, videos: list[Path], session, choice
 
 def cmd_remove(args: argparse.Namespace) -> int:
     from weatherstudio.core.image_io import list_images
-    from weatherstudio.core.video_io import VIDEO_SUFFIXES, is_video_file
+    from weatherstudio.core.video_io import WRITE_SUFFIXES, is_video_file
     from weatherstudio.engine.pipeline import output_path_for
     from weatherstudio.engine.session import Session, model_choice
 
-    to_video = len(args.inputs) == 1 and Path(args.output).suffix.lower() in VIDEO_SUFFIXES - {".gif"}
+    to_video = len(args.inputs) == 1 and Path(args.output).suffix.lower() in WRITE_SUFFIXES
     to_video = to_video and not Path(args.output).is_dir()
 
     def is_video(p: Path) -> bool:  # a video file, or a folder of frames written out as a video

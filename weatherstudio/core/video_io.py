@@ -59,10 +59,12 @@ CODECS: dict[str, CodecChoice] = {
     "vp9": CodecChoice("libvpx-vp9", "yuv420p", "crf", 31, (".webm", ".mkv"), "yuv444p"),
     "av1": CodecChoice("libsvtav1", "yuv420p", "crf", 30, (".mp4", ".webm", ".mkv")),
     "prores": CodecChoice("prores_ks", "yuv422p10le", "profile", 3, (".mov", ".mkv"), "yuv444p10le"),
-    "ffv1": CodecChoice("ffv1", "yuv444p", "", 0, (".mkv", ".avi"), "yuv444p"),
+    "ffv1": CodecChoice("ffv1", "yuv444p", "", 0, (".mkv",), "yuv444p"),
 }
 #: The codec each container gets when none is named.
-DEFAULT_CODEC = {".webm": "vp9", ".avi": "ffv1"}
+DEFAULT_CODEC = {".webm": "vp9"}
+#: Containers an export writes (AVI is read, not written: its muxer cannot keep variable timestamps).
+WRITE_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm")
 
 
 @dataclass(frozen=True)
@@ -164,15 +166,19 @@ class VideoReader:
 
     # -- index and metadata -----------------------------------------------------------------------------------
     def _index_packets(self) -> list[int]:
-        """Presentation timestamps of every video packet, sorted (demux only)."""
+        """Presentation timestamps of every video packet, sorted (a demux pass, nothing decoded); on the way,
+        where the file's streams end (``self._file_end``, seconds), to tell a file that is cut short."""
         av = _av()
         pts: list[int] = []
+        self._file_end = 0.0
         try:
-            for packet in self._container.demux(self._stream):
-                if packet.size == 0:
-                    continue
+            for packet in self._container.demux():
                 stamp = packet.pts if packet.pts is not None else packet.dts
-                if stamp is not None:
+                if stamp is None or packet.size == 0:
+                    continue
+                end = float((stamp + (packet.duration or 0)) * packet.time_base)
+                self._file_end = max(self._file_end, end)
+                if packet.stream.index == self._stream.index:
                     pts.append(int(stamp))
         except av.FFmpegError:
             self._damaged = True  # a damaged tail: the frames before it are indexed (and decoding stops there too)
@@ -213,11 +219,15 @@ class VideoReader:
         )
         pix_fmt = first.format.name
         notes: list[str] = []
-        expected = int(s.frames or 0)
-        if not expected and self._container.duration:
-            expected = round(self._container.duration / 1e6 * float(fps))
-        if self._damaged or expected > len(self._pts) + 1:
-            of = f" of about {expected}" if expected > len(self._pts) else ""
+        expected = int(s.frames or 0)  # the video stream's own count or duration (never the audio's)
+        if not expected and s.duration:
+            expected = round(float(s.duration * tb) * float(fps))
+        declared = self._container.duration / 1e6 if self._container.duration else 0.0  # the header's length
+        start = float(self._container.start_time or 0) / 1e6
+        missing = start + declared - self._file_end  # seconds the header promises but no stream holds
+        if self._damaged or expected > len(self._pts) + 1 or missing > 2.0 / float(fps):
+            total = max(expected, round(declared * float(fps)))
+            of = f" of about {total}" if total > len(self._pts) else ""
             notes.append(f"the file is damaged or cut short: only its first {len(self._pts)}{of} frames can be read")
         return VideoInfo(
             self.path,
@@ -297,7 +307,8 @@ class VideoReader:
                 frame = next(self._decoder)
             except StopIteration:
                 self._decoder = None
-                raise VideoError(f"{self.path}: the video ends early (damaged after frame {self._next - 1})") from None
+                where = f"after frame {self._next - 1}" if self._next > 0 else "before the frame asked for"
+                raise VideoError(f"{self.path}: the video ends early (damaged {where})") from None
             except av.FFmpegError as exc:
                 self._decoder = None
                 raise VideoError(f"{self.path}: damaged near frame {max(0, self._next)} ({_reason(exc)})") from None
@@ -454,9 +465,9 @@ class VideoWriter:
         av = _av()
         self.dst = Path(dst)
         suffix = self.dst.suffix.lower()
-        if suffix not in VIDEO_SUFFIXES - {".gif"}:
-            raise VideoError(f"{self.dst}: write a video as {', '.join(sorted(VIDEO_SUFFIXES - {'.gif'}))}")
-        if self.dst.resolve() == source.path.resolve():
+        if suffix not in WRITE_SUFFIXES:
+            raise VideoError(f"{self.dst}: write a video as {', '.join(WRITE_SUFFIXES)}")
+        if self.dst.resolve() == source.path.resolve() or (self.dst.exists() and self.dst.samefile(source.path)):
             raise VideoError(f"{self.dst}: is the input video; choose another output")
         if self.dst.exists() and not overwrite:
             raise VideoError(f"{self.dst}: exists; pass --overwrite to replace it")
@@ -506,7 +517,7 @@ class VideoWriter:
                         self._copied[st.index] = self._out.add_stream_from_template(st)
                     except (ValueError, av.FFmpegError):
                         continue  # a stream this container cannot hold is dropped (the caller may say so)
-        except av.FFmpegError as exc:
+        except (av.FFmpegError, ValueError) as exc:  # ValueError: an encoder this FFmpeg build lacks
             self._cleanup()
             raise VideoError(f"{self.dst}: cannot start the {name} encoder ({_reason(exc)})") from None
         self.dropped = [s for s in info.streams if s.index not in self._copied]
@@ -515,7 +526,10 @@ class VideoWriter:
         wanted = [st for st in self._side.streams if st.index in self._copied] if self._side else []
         self._side_packets = self._side.demux(wanted) if self._side else iter(())
         self._held: Any = None
-        self._start_time = float(source._pts[start] * info.time_base) if 0 < start < len(source._pts) else None
+        first = min(max(0, start), len(source._pts) - 1)
+        self._origin = source._pts[first]  # the first written frame's timestamp becomes 0 (a range, or a TS file)
+        self._start_time = float(self._origin * info.time_base)
+        self._end_time: float | None = None  # the end of the last written frame
 
     def write(self, index: int, rgb: np.ndarray) -> None:
         """Encode the restored frame ``index`` (H×W×3 float32 in [0, 1]) with that frame's timestamp; the
@@ -532,18 +546,24 @@ class VideoWriter:
         frame = rgb_frame.reformat(
             format=self._video.pix_fmt, src_colorspace=self._matrix, dst_colorspace=self._matrix, dst_color_range=1
         )
-        frame.pts = self.source._pts[index]
-        frame.time_base = self.source.info.time_base
+        tb = self.source.info.time_base
+        frame.pts = self.source._pts[index] - self._origin
+        frame.time_base = tb
+        seconds = float(self.source._pts[index] * tb)
+        self._end_time = seconds + 1.0 / float(self.source.info.fps or 25)
         try:
             for packet in self._video.encode(frame):
                 self._out.mux(packet)
-            self._copy_side(float(frame.pts * self.source.info.time_base))
+            self._copy_side(seconds)
         except av.FFmpegError as exc:
             raise VideoError(f"{self.dst}: encoding frame {index} failed ({_reason(exc)})") from None
         self.frames_written += 1
 
     def _copy_side(self, until: float | None) -> None:
-        """The source's audio and subtitle packets up to ``until`` seconds (None: all), unchanged."""
+        """The source's audio and subtitle packets from the first written frame up to ``until`` seconds (None:
+        the end of the last written frame), unchanged but for a shift that makes the first frame time 0."""
+        if until is None:
+            until = self._end_time if self._end_time is not None else self._start_time
         while True:
             packet = self._held
             self._held = None
@@ -558,8 +578,12 @@ class VideoWriter:
             if until is not None and seconds > until:
                 self._held = packet
                 return
-            if self._start_time is not None and seconds < self._start_time:
+            if self._start_time and seconds < self._start_time:
                 continue  # before the range being exported
+            if self._start_time:
+                shift = round(self._start_time / float(packet.time_base))
+                packet.pts = None if packet.pts is None else packet.pts - shift
+                packet.dts = None if packet.dts is None else packet.dts - shift
             packet.stream = self._copied[packet.stream.index]
             self._out.mux(packet)
 

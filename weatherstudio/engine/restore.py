@@ -1,9 +1,10 @@
 """Restore an image of any size with any model: whole when it fits, else overlapping blended tiles.
 
-Only the tile being processed lives on the device. On CUDA the network runs in fp16 (autocast) with an
-automatic fp32 retry when a tile's output holds NaN/Inf, and an out-of-memory error retries the image with
-tiles half as large. Progress and cancellation go through callbacks checked between tiles, so the same
-function drives a tqdm bar, a Qt progress bar and a test that cancels.
+Only the tile being processed lives on the device (and, for a video model, every tile's memory). On CUDA
+the network runs in fp16 (autocast) with an automatic fp32 retry when a tile's output holds NaN/Inf, and an
+out-of-memory error retries the image with tiles half as large. Progress and cancellation go through
+callbacks checked between tiles, so the same function drives a tqdm bar, a Qt progress bar and a test that
+cancels.
 
 A video model's memory (J4R-Net's H_{t−1}) is passed in and returned, never left in the model: ``restore``
 starts from ``state`` (None: a fresh clip, as for any still image) and returns the next frame's state in
@@ -92,10 +93,12 @@ def _run_tile(
     h, w = x.shape[-2:]
     xin, _, _ = _pad_to_multiple(x, model.size_multiple)
     xin = xin.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+    before = model.get_state() if fp16 else None  # a video model's memory, for an fp32 retry of this tile
     for half in [True, False] if fp16 else [False]:
         with torch.inference_mode(), torch.autocast(device.type, dtype=torch.float16, enabled=half):
             out = model(xin, return_maps=return_maps)
         if half and not torch.isfinite(out.image).all():
+            model.set_state(before)  # the failed pass updated the memory: the retry starts from the frame before
             continue  # fp16 overflowed: the same tile again in fp32
         image = _to_hwc(out.image[..., :h, :w].clamp(0, 1))
         maps = {}

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from weatherstudio.core.errors import WeatherStudioError
 from weatherstudio.engine.restore import CancelFn, ProgressFn, RestoreOptions, RestoreResult, TileFn, restore
@@ -97,9 +98,13 @@ class Decision:
     guess: WeatherGuess | None = None
     pass_through: bool = False
 
+    video: bool = False
+
     def message(self) -> str:
         if self.guess is None:
             return ""
+        if self.pass_through and self.video:
+            return f"clear ({self.guess.confidence:.0%}): no rain or snow found, frames kept as they are (re-encoded)"
         if self.pass_through:
             return f"clear ({self.guess.confidence:.0%}): no rain or snow found, passed through unchanged"
         return f"{self.guess.describe()} → {self.choice.arch}"
@@ -174,6 +179,13 @@ def load_choice(choice: ModelChoice) -> ReadyModel:
     return ReadyModel(model, info)
 
 
+def _memory_key(ready: ReadyModel | None, options: RestoreOptions) -> tuple:
+    """What a carried memory depends on: the network (its weights) and the tile plan and device."""
+    info = ready.info if ready is not None else None
+    net = (info.arch, info.config, info.weights) if info is not None else None
+    return (net, options.tile, options.overlap, str(options.device))
+
+
 def set_threads(threads: int | None) -> int:
     """Use ``threads`` CPU threads for inference (None or 0: all cores); returns the number in use."""
     import cv2
@@ -186,12 +198,22 @@ def set_threads(threads: int | None) -> int:
     return n
 
 
-def copy_unchanged(source: Path, output: Path, overwrite: bool = False) -> Path:
-    """A clear photo passed through: its bytes copied to ``output`` (temporary name, then renamed)."""
-    if output.resolve() == source.resolve():
-        raise WeatherStudioError(f"{output}: is the input; choose another output")
+def copy_unchanged(
+    source: Path, output: Path, overwrite: bool = False, protected: tuple[Path, ...] = (), quality: int | None = None
+) -> Path:
+    """A clear photo passed through: its bytes copied to ``output`` (temporary name, then renamed) — or, when the
+    output is another format, its pixels written as that format with the source's metadata."""
+    for other in (source, *protected):
+        if output.resolve() == Path(other).resolve() or (output.exists() and output.samefile(other)):
+            raise WeatherStudioError(f"{output}: is an input; choose another output")
     if output.exists() and not overwrite:
         raise WeatherStudioError(f"{output}: exists; pass --overwrite to replace it")
+    if output.suffix.lower() != source.suffix.lower():
+        from weatherstudio.core.image_io import read_image, write_image
+
+        loaded = read_image(source)
+        write_image(output, loaded.rgb, alpha=loaded.alpha, like=loaded, quality=quality, overwrite=overwrite)
+        return output
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.name}.tmp{os.getpid()}")
     try:
@@ -257,7 +279,7 @@ class Session:
         self._classifier: Any = None
         self._reader: Any = None  # the open VideoReader (one file at a time)
         self._memory: tuple[Any, ...] | None = None  # (path, model key, frame index, state) of the last frame
-        self._video_decision: tuple[Path, Decision] | None = None  # what auto chose for the open video
+        self._video_decision: tuple[Any, Decision] | None = None  # what auto chose for the open video
 
     def set_threads(self, threads: int | None) -> int:
         self.threads = set_threads(threads)
@@ -289,8 +311,8 @@ class Session:
         guess = self.classify(rgb)
         arch = network_for(guess.weather, video=video)
         if arch is None:
-            return Decision(choice, guess, pass_through=True)
-        return Decision(ModelChoice(arch, None, None, choice.allow_untrained), guess)
+            return Decision(choice, guess, pass_through=True, video=video)
+        return Decision(ModelChoice(arch, None, None, choice.allow_untrained), guess, video=video)
 
     # Video frames --------------------------------------------------------------------------------------------
     def video(self, path: str | os.PathLike[str]) -> Any:
@@ -323,7 +345,7 @@ class Session:
         warmed up on the ``warmup_frames`` before it (None for a still-image network)."""
         if not ready.model.temporal:
             return None
-        key = id(ready.model)
+        key = _memory_key(ready, options)
         if self._memory is not None and self._memory[:3] == (Path(path), key, index - 1):
             return self._memory[3]
         reader = self.video(path)
@@ -332,9 +354,12 @@ class Session:
             state = restore(reader.frame(i), ready.model, options, state=state, should_cancel=should_cancel).state
         return state
 
-    def remember_frame(self, path: str | os.PathLike[str], index: int, ready: ReadyModel | None, state: Any) -> None:
+    def remember_frame(
+        self, path: str | os.PathLike[str], index: int, ready: ReadyModel | None, options: RestoreOptions, state: Any
+    ) -> None:
         """Keep frame ``index``'s memory so that frame ``index + 1`` carries on from it."""
-        self._memory = (Path(path), id(ready.model), index, state) if ready is not None and state else None
+        keep = ready is not None and state
+        self._memory = (Path(path), _memory_key(ready, options), index, state) if keep else None
 
     # Restoring -----------------------------------------------------------------------------------------------
     def restore_image(
@@ -366,10 +391,11 @@ class Session:
         from weatherstudio.engine.restore import RestoreCancelled, preview_scale, restore_preview
 
         options = replace(options or RestoreOptions(device=self.device), return_maps=False)
-        if frame_of is not None and choice.arch == AUTO:  # one decision per video: no network switching mid-clip
-            cached = self._video_decision
-            if cached is None or cached[0] != Path(frame_of[0]):
-                self._video_decision = (Path(frame_of[0]), self.decide(choice, rgb, video=True))
+        if frame_of is not None and choice.arch == AUTO:  # one decision per video, on its first frame, as export
+            key = (Path(frame_of[0]), getattr(self, "_reader_stamp", None))
+            if self._video_decision is None or self._video_decision[0] != key:
+                first = self.video_frame(frame_of[0], 0).rgb
+                self._video_decision = (key, self.decide(choice, first, video=True))
             decision = self._video_decision[1]
         else:
             decision = self.decide(choice, rgb, video=video)
@@ -416,7 +442,7 @@ class Session:
         if decision.guess is not None:
             notes.insert(0, f"auto: {decision.message()}")
         if frame_of is not None:
-            self.remember_frame(frame_of[0], frame_of[1], ready, result.state)
+            self.remember_frame(frame_of[0], frame_of[1], ready, options, result.state)
         seconds = time.perf_counter() - started
         return ImageResult(
             result.image,
@@ -471,7 +497,8 @@ class Session:
                 if choice.arch == AUTO:
                     decision = self.decide(choice, read_image(src).rgb)
                     if decision.pass_through:
-                        yield FileOutcome(src, copy_unchanged(src, dest, overwrite), decision=decision)
+                        copied = copy_unchanged(src, dest, overwrite, protected, quality)
+                        yield FileOutcome(src, copied, decision=decision)
                         continue
                     choice_here = decision.choice
                 ready = self.model(choice_here)
@@ -493,9 +520,9 @@ class Session:
                 yield FileOutcome(src, dest, res.result, decision, ready.info, res.map_files)
             except RestoreCancelled:
                 return
-            except (WeatherStudioError, WeightsError, MemoryError, OSError) as exc:
-                if isinstance(exc, MemoryError):
-                    message = f"{src}: out of memory"
+            except (WeatherStudioError, WeightsError, MemoryError, OSError, torch.OutOfMemoryError) as exc:
+                if isinstance(exc, MemoryError | torch.OutOfMemoryError):
+                    message = f"{src}: out of memory (try a smaller --tile or the CPU)"
                 elif isinstance(exc, OSError) and not isinstance(exc, WeatherStudioError):
                     message = f"{dest}: {exc.strerror or exc}"
                 else:
@@ -531,7 +558,7 @@ class Session:
         started = time.perf_counter()
         with open_video(source, fps) as reader:
             span = parse_frame_range(frames, reader.frame_count)
-            decision = self.decide(choice, reader.frame(span.start), video=True)
+            decision = self.decide(choice, reader.frame(0), video=True)  # the first frame decides, as in the studio
             ready = None if decision.pass_through else self.model(decision.choice)
             writer = VideoWriter(output, reader, codec, quality, overwrite=overwrite, start=span.start)
             try:
@@ -549,6 +576,7 @@ class Session:
                         opts = replace(options, return_maps=maps_dir is not None)
                         result = restore(frame, ready.model, opts, state=state, should_cancel=should_cancel)
                         out, state = result.image, result.state
+                        options = replace(options, tile=result.tile)  # an out-of-memory retry's tiles stay
                         if maps_dir is not None:
                             stem = f"{Path(source).stem}_{index:06d}"
                             write_maps(result.maps, result.specs, Path(maps_dir), stem, overwrite=overwrite)

@@ -93,7 +93,10 @@ def load_classifier(path: str | os.PathLike[str] | None = None) -> tuple[Weather
 
     path = Path(path) if path else classifier_weights()
     if path is None:
-        raise WeightsError("no weather classifier ships; name a network with --model (or train 'weather_lite')")
+        raise WeightsError(
+            "no weather classifier ships with this build, so 'auto' cannot choose: choose a network "
+            "(--model NAME, or in the Model panel), or train one with 'weatherstudio train weather_lite'"
+        )
     meta = read_metadata(path)
     if meta.get("arch") not in (None, WeatherClassifier.arch):
         raise WeightsError(f"{path}: holds {meta['arch']!r} weights, not the weather classifier's")

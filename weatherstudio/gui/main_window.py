@@ -57,6 +57,8 @@ class MainWindow(FileCommands, VideoCommands, QMainWindow):
         self.running = False
         self.batches: list[Any] = []
         self.decisions: dict[int, Any] = {}  # generation → what auto chose (the latest only)
+        self._untrained_warning = False
+        self.requested_frame: int | None = None
         self._no_remember: set[str] = set()
         self._holding_space = False
         self._closed = False
@@ -108,6 +110,7 @@ class MainWindow(FileCommands, VideoCommands, QMainWindow):
 
         self.debounce = QTimer(self, singleShot=True, interval=DEBOUNCE_MS, timeout=self.run_restore)
         self.model_panel.changed.connect(self.debounce.start)
+        self.model_panel.changed.connect(self.forget_restored_frames)  # another network: other frames
         self.model_panel.rerun.connect(self.rerun)
         self.status.cancel_button.clicked.connect(self.cancel)
         self.viewer.hovered.connect(self._on_hover)
@@ -183,7 +186,9 @@ class MainWindow(FileCommands, VideoCommands, QMainWindow):
     def rerun(self) -> None:
         self.run_restore()
 
-    def run_restore(self, path: str | None = None, frame: int | None = None) -> int:
+    def run_restore(self, path: str | None = None, frame: int | None = None, ahead: bool = False) -> int:
+        """Restore ``path`` (a video: ``frame``, default the one under the slider). ``ahead``: a frame playback
+        restores before it is shown — no preview, no maps."""
         path = path or self.requested_path or self.doc_path
         if not path:
             return 0
@@ -192,7 +197,11 @@ class MainWindow(FileCommands, VideoCommands, QMainWindow):
         self.frame_debounce.stop()
         if frame is None:
             frame = self.current_frame()
-        request = RestoreRequest(path=path, frame=frame, **self.request_fields())
+        self.requested_frame = frame
+        fields = self.request_fields()
+        if ahead:
+            fields.update(maps=False, preview=False)
+        request = RestoreRequest(path=path, frame=frame, **fields)
         self.generation = self.worker.submit(request)
         self.running = True
         verb = "Opening" if path != self.doc_path else "Restoring"
@@ -273,18 +282,24 @@ class MainWindow(FileCommands, VideoCommands, QMainWindow):
                 f"{info.arch} ({info.config}) runs with untrained, random weights — no "
                 "trained weights ship for it yet, so this result is not a real restoration.",
             )
+            self._untrained_warning = True
             self.model_panel.set_status(f"{label}\n⚠ untrained (random init)")
         else:
-            if self.banner.level == "warning":
+            if self.banner.level == "warning" and self._untrained_warning:  # other warnings stay
                 self.banner.dismiss()
+            self._untrained_warning = False
             self.model_panel.set_status(f"{label}\nweights: {Path(info.weights).name}")
 
+    def _shown(self, gen: int) -> bool:
+        """The running request restores what is on screen (not a frame playback restores ahead)."""
+        return self._current(gen) and (self.requested_frame is None or self.requested_frame == self.timeline.frame)
+
     def _on_preview(self, gen: int, u8: np.ndarray) -> None:
-        if self._current(gen):
+        if self._shown(gen):
             self.viewer.set_output(u8, "preview")
 
     def _on_tile(self, gen: int, y: int, x: int, tile: np.ndarray) -> None:
-        if self._current(gen) and self.running:
+        if self._shown(gen) and self.running:
             self.viewer.paint_tile(y, x, tile)
 
     def _on_progress(self, gen: int, done: int, total: int) -> None:
@@ -334,6 +349,7 @@ class MainWindow(FileCommands, VideoCommands, QMainWindow):
     def _on_failed(self, gen: int, stage: str, message: str) -> None:
         if not self._current(gen):
             return
+        self.set_playing(False)  # a frame that fails stops playback (no retry at the frame rate)
         self._finish_run()
         if stage == "load":
             self.requested_path = self.doc_path  # keep working on the image that is shown

@@ -81,6 +81,7 @@ class ExportDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
+        self.overwrite = False
         self.codec.currentIndexChanged.connect(self._on_codec)
         self._on_codec()
 
@@ -99,14 +100,30 @@ class ExportDialog(QDialog):
         path, _ = QFileDialog.getSaveFileName(self, "Export restored video", self.path.text())
         if path:
             self.path.setText(path)
+            self.overwrite = Path(path).exists()  # the file dialog asked already
 
-    def values(self) -> tuple[Path, str, int | None, str]:
-        """Output, codec, quality, and the range as ``A:B``."""
+    def accept(self) -> None:  # noqa: D102 - Qt override: ask before replacing a file
+        from PySide6.QtWidgets import QMessageBox
+
+        out = Path(self.path.text())
+        if self.first.value() > self.last.value():
+            QMessageBox.warning(self, "Export", "The first frame comes after the last one.")
+            return
+        if out.exists() and not self.overwrite:
+            answer = QMessageBox.question(self, "Replace file?", f"{out.name} already exists. Replace it?")
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+            self.overwrite = True
+        super().accept()
+
+    def values(self) -> tuple[Path, str, int | None, str, bool]:
+        """Output, codec, quality, the range as ``A:B``, and whether the user agreed to replace the output."""
         from weatherstudio.core.video_io import CODECS
 
         name = self.codec.currentData()
         quality = self.quality.value() if CODECS[name].quality else None
-        return Path(self.path.text()), name, quality, f"{self.first.value()}:{self.last.value() + 1}"
+        span = f"{self.first.value()}:{self.last.value() + 1}"
+        return Path(self.path.text()), name, quality, span, self.overwrite
 
 
 class VideoExportWorker(SessionThread):
@@ -122,12 +139,13 @@ class VideoExportWorker(SessionThread):
         request: RestoreRequest,
         codec: str,
         quality: int | None,
-        frames: str,
+        frames: str | None,
+        overwrite: bool = False,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent, request.threads)
         self.source, self.output, self.request = Path(source), Path(output), request
-        self.codec, self.quality, self.frames = codec, quality, frames
+        self.codec, self.quality, self.frames, self.overwrite = codec, quality, frames, overwrite
         self._cancel = threading.Event()
 
     def cancel(self) -> None:
@@ -146,6 +164,7 @@ class VideoExportWorker(SessionThread):
                 frames=self.frames,
                 codec=self.codec,
                 quality=self.quality,
+                overwrite=self.overwrite,
                 progress=self.progress.emit,
                 should_cancel=self._cancel.is_set,
             )
@@ -156,10 +175,12 @@ class VideoExportWorker(SessionThread):
             self.finished_export.emit("", f"Export failed — {error_message(exc)}")
             return
         kept = f"; kept {', '.join(outcome.kept_streams)}" if outcome.kept_streams else ""
-        self.finished_export.emit(
-            str(outcome.output),
-            f"Exported {outcome.frames} frames to {outcome.output} in {outcome.seconds:.1f} s{kept}",
-        )
+        dropped = f"; left out {', '.join(outcome.dropped_streams)}" if outcome.dropped_streams else ""
+        notes = "".join(f"; {n}" for n in outcome.notes)
+        how = f" ({outcome.decision.message()})" if outcome.decision.guess is not None else ""
+        seconds = f"{outcome.seconds:.1f} s"
+        message = f"Exported {outcome.frames} frames to {outcome.output} in {seconds}{how}{kept}{dropped}{notes}"
+        self.finished_export.emit(str(outcome.output), message)
 
 
 class ExportProgress(QProgressDialog):

@@ -62,6 +62,7 @@ class VideoCommands:
         self.set_playing(False)
         if path != self.video_path:
             self._before_video = (self.video_path, self.video_info, self.timeline.frame, dict(self.frame_cache))
+            self._before_times = list(self.timeline.timestamps)
             self.frame_cache.clear()
             self.video_info = None
         self.video_path = path
@@ -75,7 +76,7 @@ class VideoCommands:
         self.video_path, self.video_info = path, info
         self.frame_cache = OrderedDict(cache)
         if info is not None:
-            self.timeline.set_video(info.frame_count, info.fps, self._timestamps(info))
+            self.timeline.set_video(info.frame_count, info.fps, self._before_times)
             self.timeline.set_frame(frame)
             self.timeline.set_ready(self.frame_cache)
         else:
@@ -87,19 +88,12 @@ class VideoCommands:
         if new:
             info = loaded.video
             self.video_info = info
-            self.timeline.set_video(info.frame_count, info.fps, self._timestamps(info))
+            self.timeline.set_video(info.frame_count, info.fps, loaded.times)
             self.timeline.set_frame(loaded.frame)  # a video opened at a given frame (--frame N)
             self.timeline.show()
             for note in info.notes:
                 self.show_message("warning", f"{Path(info.path).name}: {note}")
         return new
-
-    def _timestamps(self: Any, info: Any) -> list[float]:
-        try:
-            reader = self.decoder.session.video(info.path)  # the decoder's own reader (it is idle here)
-            return [float(p * info.time_base) - float(reader.timestamps[0] * info.time_base) for p in reader.timestamps]
-        except Exception:  # noqa: BLE001 - only the labels need them
-            return []
 
     def leave_video(self: Any) -> None:
         """A photo was opened: the timeline goes away."""
@@ -125,6 +119,9 @@ class VideoCommands:
         if path != self.video_path or index != self.timeline.frame:
             return  # the slider has moved on
         self.loaded = loaded
+        if self.result is not None and self.result.request.frame != index:
+            self.result = None  # Save and the pixel readout never mix another frame's result with this one
+            self._update_actions()
         self.viewer.set_input(u8, fit=False)
         if index not in self.frame_cache and self.viewer.output_state == "done":
             self.viewer.clear_output()  # never show another frame's result over this one
@@ -138,23 +135,38 @@ class VideoCommands:
         if self.video_path:
             self.run_restore(self.video_path)
 
+    def cache_capacity(self: Any) -> int:
+        """How many restored frames the cache holds at this video's size."""
+        info = self.video_info
+        per_frame = max(1, (info.width * info.height * 3) if info is not None else 1)
+        return max(2, CACHE_BYTES // per_frame)
+
     def _cache_result(self: Any, result: Any) -> None:
         index = result.request.frame
         if index is None or result.request.path != self.video_path:
             return
         self.frame_cache[index] = result.display
         self.frame_cache.move_to_end(index)
-        per_frame = max(1, result.display.nbytes)
-        while len(self.frame_cache) > max(2, CACHE_BYTES // per_frame):
-            self.frame_cache.popitem(last=False)
+        here = self.timeline.frame
+        while len(self.frame_cache) > self.cache_capacity():
+            behind = [i for i in self.frame_cache if i < here]  # frames already played go first
+            self.frame_cache.pop(behind[0] if behind else next(iter(self.frame_cache)))
         self.timeline.set_ready(self.frame_cache)
+
+    def forget_restored_frames(self: Any) -> None:
+        """The network or its settings changed: the cached frames are another network's."""
+        self.frame_cache.clear()
+        self.timeline.set_ready(())
 
     # Playing ------------------------------------------------------------------------------------------------
     def set_playing(self: Any, on: bool) -> None:
         """Play the restored video from the current frame at its frame rate (waiting for frames not yet ready)."""
         if not on or not self.video_path or self.video_info is None:
+            was = self.play_timer.isActive()
             self.play_timer.stop()
             self.timeline.set_playing(False)
+            if was and self.video_path:
+                self.frame_debounce.start()  # the frame it stopped on: its full result, maps included
             return
         self.frame_debounce.stop()
         self.timeline.set_playing(True)
@@ -188,14 +200,18 @@ class VideoCommands:
         self.timeline.set_frame(nxt)
         self.decoder.request(self.video_path, nxt)
         self.viewer.set_output(self.frame_cache[nxt], "done")
+        if self.result is not None:
+            self.result = None  # the shown frame's full result comes when playback stops
         self._prefetch_from(nxt)
 
     def _prefetch_from(self: Any, index: int) -> None:
-        for i in range(index, min(self.timeline.count, index + 64)):
+        """Restore the first frame from ``index`` on that is not cached, looking no further ahead than the
+        cache holds (else the frames about to play would be evicted by later ones)."""
+        for i in range(index, min(self.timeline.count, index + self.cache_capacity() - 1)):
             if i not in self.frame_cache:
                 if not (self.running and self._pending_frame == i):
                     self._pending_frame = i
-                    self.run_restore(self.video_path, frame=i)
+                    self.run_restore(self.video_path, frame=i, ahead=True)
                 return
 
     # Export -------------------------------------------------------------------------------------------------
@@ -209,16 +225,25 @@ class VideoCommands:
             return
         dialog = ExportDialog(Path(self.video_path), self.video_info.frame_count, self)
         if dialog.exec() == QDialog.DialogCode.Accepted:
-            out, codec, quality, frames = dialog.values()
-            self.start_export(out, codec, quality, frames)
+            out, codec, quality, frames, overwrite = dialog.values()
+            self.start_export(out, codec, quality, frames, overwrite)
 
-    def start_export(self: Any, output: str | Path, codec: str = "h264", quality: int | None = None, frames: str = ""):
+    def start_export(
+        self: Any,
+        output: str | Path,
+        codec: str = "h264",
+        quality: int | None = None,
+        frames: str = "",
+        overwrite: bool = False,
+    ) -> Any:
         """Export the restored video with the current model; returns the running worker."""
         from weatherstudio.gui.video_export import ExportProgress, VideoExportWorker
         from weatherstudio.gui.worker import RestoreRequest
 
         request = RestoreRequest(path=self.video_path, **self.request_fields())
-        worker = VideoExportWorker(Path(self.video_path), Path(output), request, codec, quality, frames or None, self)
+        worker = VideoExportWorker(
+            Path(self.video_path), Path(output), request, codec, quality, frames or None, overwrite, self
+        )
         worker.finished_export.connect(
             lambda out, msg: self.show_message("info" if out else "warning", msg) if msg else None
         )

@@ -67,6 +67,7 @@ class Loaded:
     display: np.ndarray
     frame: int | None = None
     video: Any = None  # VideoInfo of a video
+    times: list[float] | None = None  # a video's frame times in seconds from its first frame
 
 
 @dataclass
@@ -151,6 +152,7 @@ class RestoreWorker(SessionThread):
         self._stopping = False
         self._busy = False
         self._image_cache: tuple[str, float, Any] | None = None
+        self._times: tuple[Any, list[float]] | None = None  # the open video's frame times
 
     # Called from the GUI thread -------------------------------------------------------------------------------
     @property
@@ -245,8 +247,13 @@ class RestoreWorker(SessionThread):
         loaded = self.session.video_frame(path, index)
         if self._stale(gen):
             return None
-        info = self.session.video(path).info
-        self.loaded.emit(gen, Loaded(path, loaded, ic.to_u8(loaded.rgb), index, info))
+        reader = self.session.video(path)
+        info = reader.info
+        if self._times is None or self._times[0] != info:
+            stamps = reader.timestamps
+            self._times = (info, [float((p - stamps[0]) * info.time_base) for p in stamps])
+        times = self._times[1]
+        self.loaded.emit(gen, Loaded(path, loaded, ic.to_u8(loaded.rgb), index, info, times))
         return loaded
 
     def _restore(self, req: RestoreRequest, loaded: Any) -> None:
@@ -324,10 +331,14 @@ class FrameDecoder(SessionThread):
     failed = Signal(str, int, str)  # path, index, message
 
     def __init__(self, parent: Any = None) -> None:
-        super().__init__(parent, 1)
+        super().__init__(parent, None)
         self._cond = threading.Condition()
         self._pending: tuple[str, int] | None = None
         self._stopping = False
+
+    def _start_in_thread(self) -> None:
+        """Decoding uses FFmpeg's own threads: leave torch's and OpenCV's (process-wide) settings alone."""
+        self.setPriority(QThread.Priority.LowPriority)
 
     def request(self, path: str, index: int) -> None:
         with self._cond:
