@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import DATA, FIXTURES, REPO, needs_shared
-from weatherstudio.cli import DEMO_MODELS, main
+from weatherstudio.cli import main
 from weatherstudio.core.image_io import read_image, write_image
 
 
@@ -56,9 +56,23 @@ def test_remove_a_folder_with_maps(tmp_path: Path, lpnet_weights: Path, capsys) 
             arr = np.load(maps / f"p{i}_output_level{level}.npy")
             scale = 2 ** (5 - level)
             assert arr.shape == (-(-96 // scale), -(-128 // scale), 3)
-    index = json.loads((maps / "p0_maps.json").read_text())
-    assert index["input_level5"]["kind"] == "pyramid" and index["input_level5"]["group"] == "input pyramid"
+    sidecar = json.loads((maps / "p0_input_level5.png.json").read_text())  # the inspector's sidecar format
+    assert sidecar["map"]["kind"] == "pyramid"
+    assert sidecar["map"]["group"] == "input pyramid"
+    assert sidecar["decode"] == "value = lo + stored * (hi - lo) / 65535"
+    assert json.loads((maps / "p0_input_level5.npy.json").read_text())["encoding"] == "float32, exact values"
     assert "p0.png ->" in capsys.readouterr().out
+
+
+def test_maps_are_never_overwritten_without_overwrite(tmp_path: Path, lpnet_weights: Path) -> None:
+    photo = _photo(tmp_path / "p.png")
+    maps = tmp_path / "maps"
+    args = ["remove", str(photo), "-o", str(tmp_path / "out"), "--weights", str(lpnet_weights), "--maps", str(maps)]
+    assert main(args) == 0
+    before = (maps / "p_output_level1.npy").read_bytes()
+    (tmp_path / "out" / "p.png").unlink()  # the image may go again; the maps are still there
+    assert main(args) == 2
+    assert (maps / "p_output_level1.npy").read_bytes() == before
 
 
 def test_remove_never_overwrites_the_input(tmp_path: Path, lpnet_weights: Path) -> None:
@@ -85,7 +99,8 @@ def test_bad_inputs_give_one_line_and_no_traceback(tmp_path: Path, lpnet_weights
     proc = run_cli("remove", str(bad), "-o", str(tmp_path / "out"), "--weights", str(lpnet_weights))
     assert proc.returncode == 2
     errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
-    assert len(errors) == 1 and name in errors[0]
+    assert len(errors) == 1
+    assert name in errors[0]
     assert "Traceback" not in proc.stderr
 
 
@@ -102,7 +117,8 @@ def test_a_malicious_weight_file_is_refused_on_the_command_line(tmp_path: Path) 
     evil.write_bytes(pickle.dumps({"w": Payload()}))
     photo = _photo(tmp_path / "p.png")
     proc = run_cli("remove", str(photo), "-o", str(tmp_path / "out"), "--weights", str(evil))
-    assert proc.returncode == 2 and "refused" in proc.stderr
+    assert proc.returncode == 2
+    assert "refused" in proc.stderr
     assert not (tmp_path / "pwned").exists()
 
 
@@ -167,21 +183,98 @@ def test_import_weights_then_bench_reproduces_the_authors_score(tmp_path: Path) 
 
 
 def test_demo_headless_restores_every_bundled_photo_with_shipped_weights(tmp_path: Path) -> None:
-    """The main job without a display: each bundled photo restored by the shipped network of its weather, maps
-    written, every path printed, and the restore better than the input against the sample's clean original."""
+    """The main job without a display: auto picks the shipped network of each bundled photo's weather, maps are
+    written, every path printed, and the restore is better than the input against the sample's clean original."""
+    from weatherstudio.engine.weather import PREFERENCE
     from weatherstudio.samples import find_samples
-    from weatherstudio.weights import default_weights
 
     proc = run_cli("demo", "--headless", "--no-screenshot", "-o", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
-    for sample in (s for s in find_samples() if not s.is_clip):
+    photos = [s for s in find_samples() if not s.is_clip]
+    assert {s.weather for s in photos} == {"rain", "snow"}
+    for sample in photos:
         dest = tmp_path / f"{sample.path.stem}_restored.png"
         line = next(ln for ln in proc.stdout.splitlines() if sample.path.name in ln)
-        arch = DEMO_MODELS[sample.weather]
-        if default_weights(arch) is None:
-            assert "skipped" in line
-            continue
-        assert str(dest) in line and read_image(dest).rgb.shape == read_image(sample.path).rgb.shape
+        assert f"auto: {sample.weather} (" in line
+        assert f"→ {PREFERENCE[sample.weather][0]}" in line  # lpnet for rain, resdesnow for snow: both ship
+        assert str(dest) in line
+        assert read_image(dest).rgb.shape == read_image(sample.path).rgb.shape
         assert any((tmp_path / f"{sample.path.stem}_maps").iterdir())
         before, after = (float(v) for v in line.split("PSNR-Y ")[1].replace(" dB", "").split(" -> "))
         assert after > before
+    clip = next(s for s in find_samples() if s.is_video)
+    dest = tmp_path / f"{clip.path.stem}_restored.mp4"
+    line = next(ln for ln in proc.stdout.splitlines() if clip.path.name in ln)
+    assert str(dest) in line
+    assert "kept audio (aac)" in line
+    from weatherstudio.core.video_io import VideoReader
+
+    with VideoReader(clip.path) as src, VideoReader(dest) as out:
+        assert out.frame_count == src.frame_count == 12
+        assert out.info.streams[0].kind == "audio"
+
+
+def test_an_existing_folder_is_always_the_output_folder(tmp_path: Path, lpnet_weights: Path) -> None:
+    photo = _photo(tmp_path / "p.png")
+    out = tmp_path / "looks_like_a_file.png"
+    out.mkdir()
+    assert main(["remove", str(photo), "-o", str(out), "--weights", str(lpnet_weights)]) == 0
+    assert read_image(out / "p.png").rgb.shape == (96, 128, 3)
+
+
+def test_one_file_to_a_named_file(tmp_path: Path, lpnet_weights: Path) -> None:
+    photo = _photo(tmp_path / "p.png")
+    out = tmp_path / "clean.png"
+    assert main(["remove", str(photo), "-o", str(out), "--weights", str(lpnet_weights)]) == 0
+    assert out.is_file()
+
+
+def test_threads_sets_torch_threads_on_every_subcommand(tmp_path: Path, lpnet_weights: Path) -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        photo = _photo(tmp_path / "p.png")
+        assert (
+            main(["remove", str(photo), "-o", str(tmp_path / "o"), "--weights", str(lpnet_weights), "--threads", "1"])
+            == 0
+        )
+        assert torch.get_num_threads() == 1
+        assert main(["models", "--threads", "2"]) == 0
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    proc = run_cli("models", "--threads", "0")
+    assert proc.returncode == 2
+    assert "--threads 0: give 1 or more" in proc.stderr
+
+
+def test_classify_json_names_the_weather_of_each_photo(tmp_path: Path) -> None:
+    """The shipped classifier on the bundled samples (synthetic rain and snow) and a clean photo."""
+    from weatherstudio.samples import find_samples
+
+    samples = [s for s in find_samples() if not s.is_clip and s.clean is not None]
+    clear = tmp_path / "clear.jpg"
+    clear.write_bytes(samples[0].clean.read_bytes())
+    proc = run_cli("classify", *(str(s.path) for s in samples), str(clear), "--json")
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    assert [r["path"] for r in rows] == [str(s.path) for s in samples] + [str(clear)]
+    for row, sample in zip(rows, samples):
+        assert row["weather"] == sample.weather
+        assert 0.5 < row["confidence"] <= 1.0
+        assert abs(sum(row["probabilities"].values()) - 1.0) < 1e-3
+    assert rows[-1]["weather"] == "clear"
+
+
+def test_auto_passes_a_clear_photo_through_unchanged(tmp_path: Path) -> None:
+    from weatherstudio.samples import find_samples
+
+    sample = next(s for s in find_samples() if not s.is_clip and s.clean is not None)
+    clear = tmp_path / "clear.jpg"
+    clear.write_bytes(sample.clean.read_bytes())
+    out = tmp_path / "out"
+    proc = run_cli("remove", str(clear), "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "passed through unchanged" in proc.stdout
+    assert (out / "clear.jpg").read_bytes() == clear.read_bytes()

@@ -9,8 +9,12 @@ Each sample is one of the three classes with equal probability:
 
 Every sample then gets the same random camera and delivery changes, so that none of them tells a class
 apart: a zoom (0.6–1.6×, which also varies the weather's size), exposure, gamma, saturation, sensor noise
-and JPEG compression (quality 45–95). The validation and test sets are whole photos of the val and test
-splits, each photo once clear, once rainy and once snowy (presets in turn), plus real pairs.
+and JPEG compression (quality 45–95); with ``[data] wide_weather`` also a slight defocus, and the weather
+is drawn half the time from far wider ranges than the restoration presets (:data:`WIDE_RAIN`,
+:data:`WIDE_SNOW`: dense fine streaks under a veil, few long ones, large soft near-camera flakes, snow haze),
+since real weather is more varied than any preset and the classifier must not learn the presets. The
+validation and test sets are whole photos of the val and test splits, each photo once clear, once rainy and
+once snowy (presets in turn), plus real pairs.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ from weatherstudio.engine.datasets import (
 )
 from weatherstudio.engine.objectives import Objective, held_out_pairs, real_pairs
 from weatherstudio.models.weather import CLASSES
+from weatherstudio.synth.rain import RainParams
+from weatherstudio.synth.snow import SnowParams
 
 LABEL = {c: i for i, c in enumerate(CLASSES)}
 RAIN_PRESETS = ["light", "heavy"]
@@ -42,10 +48,40 @@ SNOW_PRESETS = ["small", "medium", "large"]
 
 Sample = tuple[str, np.ndarray, int]  # name, H×W×3 float32 RGB, label index
 
+#: Rain from much wider ranges than the presets: 1–5 layers, faint to dense, long and thin to longer and wider
+#: (never short and wide: that is a motion-blurred flake),
+#: sometimes opaque near streaks, a veil more often than not.
+WIDE_RAIN = RainParams(
+    n_layers=(1, 5),
+    intensity=(0.006, 0.2),
+    angle=(-30.0, 30.0),
+    angle_spread=10.0,
+    length=(25.0, 140.0),
+    width=(0.6, 2.6),
+    brightness=(0.2, 1.0),
+    blur=(0.1, 1.2),
+    occlusion=(0.0, 1.0),
+    veil=(0.0, 0.4),
+    veil_probability=0.6,
+)
+#: Snow from 1 % to 25 % cover, far specks to large soft near-camera flakes, with haze half the time.
+WIDE_SNOW = SnowParams(
+    coverage=(0.01, 0.25),
+    n_layers=(3, 7),
+    radius_near=(1.2, 14.0),
+    size_bias=(-0.5, 1.4),
+    defocus=(0.2, 1.5),
+    motion=(0.0, 3.0),
+    haze=(0.0, 0.12),
+    haze_probability=0.5,
+)
 
-def degrade(rng: np.random.Generator, rgb: np.ndarray) -> np.ndarray:
-    """Random exposure, gamma, saturation, noise and JPEG, the same for every class (float32 in [0, 1])."""
+
+def degrade(rng: np.random.Generator, rgb: np.ndarray, defocus: bool = False) -> np.ndarray:
+    """Random exposure, gamma, saturation, noise and JPEG (and a slight defocus), the same for every class."""
     x = np.clip(rgb.astype(np.float32), 0.0, 1.0)
+    if defocus and rng.random() < 0.3:
+        x = cv2.GaussianBlur(x, (0, 0), float(rng.uniform(0.3, 1.1)))
     x = x ** np.float32(np.exp(rng.uniform(-0.25, 0.25)))
     x = x * np.float32(rng.uniform(0.75, 1.2))
     grey = x.mean(axis=2, keepdims=True)
@@ -80,6 +116,7 @@ class WeatherObjective(Objective):
         self.pool = self._photos("train")
         self.pairs = real_pairs(data, data_root)
         self.smoothing = float(cfg.get("loss", {}).get("smoothing", 0.05))
+        self.wide = bool(data.get("wide_weather", False))
         self.description = f"cross-entropy over {'/'.join(CLASSES)}, label smoothing {self.smoothing}"
         self._val: list[Sample] | None = None
 
@@ -89,8 +126,9 @@ class WeatherObjective(Objective):
         return (
             f"rain / snow / clear crops ({data['crop']}², zoom 0.6–1.6×) of {len(self.pool)} train-split photos of "
             f"{data.get('photos', 'clean')}/ with synthetic {'/'.join(RAIN_PRESETS)} rain and "
-            f"{'/'.join(SNOW_PRESETS)} snow, and {real or 'no real pairs'}; exposure, gamma, saturation, noise "
-            "and JPEG augmentation on every class"
+            f"{'/'.join(SNOW_PRESETS)} snow{' (half from the wide ranges)' if self.wide else ''}, and "
+            f"{real or 'no real pairs'}; exposure, gamma, saturation, noise, JPEG"
+            f"{' and defocus' if self.wide else ''} augmentation on every class"
         )
 
     def _sample(self, rng: np.random.Generator, crop: int) -> tuple[np.ndarray, int]:
@@ -112,9 +150,11 @@ class WeatherObjective(Objective):
                 (img,) = flip(rng, random_crop(rng, photo, side))
                 img = img.astype(np.float32) / 255.0
             else:
-                presets = RAIN_PRESETS if weather == "rain" else SNOW_PRESETS
+                presets: list = list(RAIN_PRESETS if weather == "rain" else SNOW_PRESETS)
+                if self.wide and rng.random() < 0.5:
+                    presets = [WIDE_RAIN if weather == "rain" else WIDE_SNOW]
                 img = synthesize_crop(rng, photo, weather, presets[int(rng.integers(len(presets)))], side).x
-        return degrade(rng, _resize(img, crop)), label
+        return degrade(rng, _resize(img, crop), defocus=self.wide), label
 
     def batch(self, rng: np.random.Generator, size: int, crop: int, step: int = 0) -> dict[str, torch.Tensor]:
         images, labels = zip(*(self._sample(rng, crop) for _ in range(size)))
