@@ -130,10 +130,10 @@ def main() -> None:
         for size in args.sizes:
             w, h = (int(v) for v in size.split("x"))
             clip = write_clip(tmp / f"clip_{size}.mp4", w, h, max(args.clip_frames, args.frames + 8))
-            far, nxt, back = seek_times(clip)
+            key, far, nxt, back = seek_times(clip)
             print(
-                f"\n{size} H.264 (keyframe every 48): seek to a far frame {far:.0f} ms, +1 frame {nxt:.1f} ms, "
-                f"back 1 frame {back:.2f} ms (cached)"
+                f"\n{size} H.264 (keyframe every 48): after a far seek, first picture (its keyframe) {key:.0f} ms, "
+                f"exact frame {far:.0f} ms; +1 frame {nxt:.1f} ms; back 1 frame {back:.2f} ms (cached)"
             )
             print(
                 f"{'network':<10} {'restore s/frame':>16} {'export s/frame':>15} {'overhead':>9} "
