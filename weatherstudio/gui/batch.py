@@ -13,10 +13,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QProgressDialog, QWidget
+from PySide6.QtWidgets import QWidget
 
 from weatherstudio.gui.save_dialog import suggested_path
 from weatherstudio.gui.worker import RestoreRequest, SessionThread, error_message
+from weatherstudio.gui.worker_progress import WorkerProgress
 
 STEPS = 1000  # progress units per image (tiles fill them in)
 
@@ -69,20 +70,14 @@ class BatchWorker(SessionThread):
         self.done.emit(ok, len(self.errors), self._cancel.is_set())
 
 
-class BatchProgress(QProgressDialog):
+class BatchProgress(WorkerProgress):
     """A cancellable progress dialog bound to a :class:`BatchWorker` (which it starts)."""
 
     def __init__(self, worker: BatchWorker, parent: QWidget | None = None) -> None:
-        super().__init__("Preparing the model…", "Cancel", 0, max(1, len(worker.files)) * STEPS, parent)
-        self.setWindowTitle("Batch restore")
-        self.setMinimumWidth(460)
-        self.setMinimumDuration(0)
-        self.setAutoClose(False)
-        self.setAutoReset(False)
-        self.worker = worker
+        maximum = max(1, len(worker.files)) * STEPS
+        super().__init__(worker, "Batch restore", "Preparing the model…", maximum, 460, parent)
         worker.progress.connect(self._on_progress)
         worker.done.connect(self._on_done)
-        self.canceled.connect(worker.cancel)
         worker.start()
 
     def _on_progress(self, index: int, count: int, name: str, done: int, total: int) -> None:
@@ -91,15 +86,8 @@ class BatchProgress(QProgressDialog):
         self.setLabelText(f"Restoring {index + 1} of {count}: {name}{tiles}")
 
     def _on_done(self, ok: int, failed: int, cancelled: bool) -> None:
-        self.setValue(self.maximum())
-        self.setCancelButtonText("Close")
-        try:
-            self.canceled.disconnect(self.worker.cancel)
-        except (RuntimeError, TypeError):
-            pass
-        self.canceled.connect(self.close)
         state = "Cancelled" if cancelled else "Done"
         text = f"{state}: {ok} restored into {self.worker.out_dir}"
         if failed:
             text += f"; {failed} failed:\n" + "\n".join(self.worker.errors[:5])
-        self.setLabelText(text)
+        self.finish(text)

@@ -16,13 +16,13 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLineEdit,
-    QProgressDialog,
     QPushButton,
     QSpinBox,
     QWidget,
 )
 
 from weatherstudio.gui.worker import RestoreRequest, SessionThread, error_message
+from weatherstudio.gui.worker_progress import WorkerProgress
 
 CODEC_LABELS = {
     "h264": "H.264 (mp4, plays everywhere)",
@@ -183,21 +183,14 @@ class VideoExportWorker(SessionThread):
         self.finished_export.emit(str(outcome.output), message)
 
 
-class ExportProgress(QProgressDialog):
+class ExportProgress(WorkerProgress):
     """Frames done, speed and time left, with Cancel."""
 
     def __init__(self, worker: VideoExportWorker, parent: QWidget | None = None) -> None:
-        super().__init__("Starting the export…", "Cancel", 0, 1, parent)
-        self.setWindowTitle("Export video")
-        self.setMinimumWidth(420)
-        self.setMinimumDuration(0)
-        self.setAutoClose(False)
-        self.setAutoReset(False)
-        self.worker = worker
+        super().__init__(worker, "Export video", "Starting the export…", 1, 420, parent)
         self.started = time.perf_counter()
         worker.progress.connect(self._on_progress)
-        worker.finished_export.connect(self._on_done)
-        self.canceled.connect(worker.cancel)
+        worker.finished_export.connect(lambda _output, message: self.finish(message))
         worker.start()
 
     def _on_progress(self, done: int, total: int) -> None:
@@ -207,13 +200,3 @@ class ExportProgress(QProgressDialog):
         fps = done / elapsed if elapsed > 0 else 0.0
         left = (total - done) / fps if fps > 0 else float("nan")
         self.setLabelText(f"Frame {done} of {total} — {fps:.2f} fps, about {left:.0f} s left")
-
-    def _on_done(self, output: str, message: str) -> None:
-        self.setValue(self.maximum())
-        self.setCancelButtonText("Close")
-        try:
-            self.canceled.disconnect(self.worker.cancel)
-        except (RuntimeError, TypeError):
-            pass
-        self.canceled.connect(self.close)
-        self.setLabelText(message)

@@ -130,7 +130,57 @@ class SessionThread(QThread):
             self.session.set_threads(threads)
 
 
-class RestoreWorker(SessionThread):
+class LatestRequestThread(SessionThread):
+    """A session thread that works on the newest request only: :meth:`_put` replaces whatever is queued, the
+    thread loop hands each taken request to :meth:`_handle`, and :meth:`stop` ends and joins it."""
+
+    def __init__(self, parent: Any = None, threads: int | None = None) -> None:
+        super().__init__(parent, threads)
+        self._cond = threading.Condition()
+        self._pending: Any = None
+        self._stopping = False
+        self._busy = False
+
+    def _put(self, request: Any) -> None:
+        with self._cond:
+            self._pending = request
+            self._cond.notify_all()
+
+    def _on_stop(self) -> None:
+        """Called under the lock as the thread is asked to stop."""
+
+    def stop(self, timeout_ms: int = 30_000) -> bool:
+        """End the thread (the queued request is dropped) and join it (call from ``closeEvent``)."""
+        with self._cond:
+            self._stopping = True
+            self._pending = None
+            self._on_stop()
+            self._cond.notify_all()
+        return self.wait(timeout_ms) if self.isRunning() else True
+
+    def is_busy(self) -> bool:
+        return self._busy or self._pending is not None
+
+    def run(self) -> None:
+        self._start_in_thread()
+        while True:
+            with self._cond:
+                while self._pending is None and not self._stopping:
+                    self._cond.wait()
+                if self._stopping:
+                    return
+                request, self._pending = self._pending, None
+                self._busy = True
+            try:
+                self._handle(request)
+            finally:
+                self._busy = False
+
+    def _handle(self, request: Any) -> None:
+        raise NotImplementedError
+
+
+class RestoreWorker(LatestRequestThread):
     """Loads images and models and restores, always for the newest request only."""
 
     loaded = Signal(int, object)  # generation, Loaded
@@ -145,12 +195,8 @@ class RestoreWorker(SessionThread):
 
     def __init__(self, parent: Any = None, threads: int | None = None) -> None:
         super().__init__(parent, threads)
-        self._cond = threading.Condition()
-        self._pending: RestoreRequest | None = None
         self._generation = 0
         self._cancelled = -1
-        self._stopping = False
-        self._busy = False
         self._image_cache: tuple[str, float, Any] | None = None
         self._times: tuple[Any, list[float]] | None = None  # the open video's frame times
 
@@ -173,33 +219,8 @@ class RestoreWorker(SessionThread):
             self._cancelled = self._generation
             self._pending = None
 
-    def is_busy(self) -> bool:
-        return self._busy or self._pending is not None
-
-    def stop(self, timeout_ms: int = 30_000) -> bool:
-        """Cancel, end the thread and join it (call from ``closeEvent``)."""
-        with self._cond:
-            self._stopping = True
-            self._cancelled = self._generation
-            self._pending = None
-            self._cond.notify_all()
-        return self.wait(timeout_ms) if self.isRunning() else True
-
-    # The thread ----------------------------------------------------------------------------------------------
-    def run(self) -> None:
-        self._start_in_thread()
-        while True:
-            with self._cond:
-                while self._pending is None and not self._stopping:
-                    self._cond.wait()
-                if self._stopping:
-                    return
-                request, self._pending = self._pending, None
-                self._busy = True
-            try:
-                self._handle(request)
-            finally:
-                self._busy = False
+    def _on_stop(self) -> None:
+        self._cancelled = self._generation  # the running restore stops at its next tile
 
     def _stale(self, gen: int) -> bool:
         return self._stopping or gen != self._generation or gen == self._cancelled
@@ -322,7 +343,7 @@ def _lower_priority() -> None:
             pass
 
 
-class FrameDecoder(SessionThread):
+class FrameDecoder(LatestRequestThread):
     """Decodes the video frame the timeline points at, newest request only, so the input shows at once
     while the restore worker (its own reader) is still busy with an older frame."""
 
@@ -332,39 +353,20 @@ class FrameDecoder(SessionThread):
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent, None)
-        self._cond = threading.Condition()
-        self._pending: tuple[str, int] | None = None
-        self._stopping = False
 
     def _start_in_thread(self) -> None:
         """Decoding uses FFmpeg's own threads: leave torch's and OpenCV's (process-wide) settings alone."""
         self.setPriority(QThread.Priority.LowPriority)
 
     def request(self, path: str, index: int) -> None:
-        with self._cond:
-            self._pending = (path, index)
-            self._cond.notify_all()
+        self._put((path, index))
 
-    def stop(self, timeout_ms: int = 10_000) -> bool:
-        with self._cond:
-            self._stopping = True
-            self._pending = None
-            self._cond.notify_all()
-        return self.wait(timeout_ms) if self.isRunning() else True
-
-    def run(self) -> None:
-        self._start_in_thread()
-        while True:
-            with self._cond:
-                while self._pending is None and not self._stopping:
-                    self._cond.wait()
-                if self._stopping:
-                    return
-                (path, index), self._pending = self._pending, None
-            try:
-                self._decode(path, index)
-            except Exception as exc:  # noqa: BLE001 - a frame that cannot be decoded is a message
-                self.failed.emit(path, index, error_message(exc))
+    def _handle(self, request: tuple[str, int]) -> None:
+        path, index = request
+        try:
+            self._decode(path, index)
+        except Exception as exc:  # noqa: BLE001 - a frame that cannot be decoded is a message
+            self.failed.emit(path, index, error_message(exc))
 
     def _decode(self, path: str, index: int) -> None:
         """Frame ``index``; on the way, the keyframe it is decoded from (a provisional picture while the
