@@ -69,13 +69,15 @@ def restore_file(
     should_cancel: CancelFn | None = None,
     quality: int | None = None,
     state: dict | None = None,
+    loaded: Any = None,
 ) -> FileResult:
     """Restore one file to ``output`` keeping EXIF, ICC profile, bit depth and alpha of the source.
 
-    ``state`` is a video model's memory after the previous frame (``result.state`` of its FileResult).
+    ``state`` is a video model's memory after the previous frame (``result.state`` of its FileResult);
+    ``loaded``: the source as :func:`~weatherstudio.core.image_io.read_image` returned it, if already read.
     """
     source, output = Path(source), Path(output)
-    loaded = read_image(source)
+    loaded = loaded if loaded is not None else read_image(source)  # the caller may have read it already
     opts = options or RestoreOptions()
     if maps_dir is not None and not opts.return_maps:
         opts = RestoreOptions(opts.device, opts.tile, opts.overlap, opts.fp16, True)

@@ -494,8 +494,10 @@ class Session:
             try:
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 choice_here = choice
+                loaded = None
                 if choice.arch == AUTO:
-                    decision = self.decide(choice, read_image(src).rgb)
+                    loaded = read_image(src)  # read once: the classifier and the restore share it
+                    decision = self.decide(choice, loaded.rgb)
                     if decision.pass_through:
                         copied = copy_unchanged(src, dest, overwrite, protected, quality)
                         yield FileOutcome(src, copied, decision=decision)
@@ -515,6 +517,7 @@ class Session:
                     should_cancel=should_cancel,
                     quality=quality,
                     state=state if carry else None,
+                    loaded=loaded,
                 )
                 state = res.result.state if carry else None
                 yield FileOutcome(src, dest, res.result, decision, ready.info, res.map_files)
