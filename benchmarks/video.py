@@ -124,7 +124,12 @@ def main() -> None:
     p.add_argument("--models", nargs="+", default=["lpnet", "resdesnow", "j4rnet", "gtrain", "desnownet"])
     p.add_argument("--frames", type=int, default=8, help="frames restored per network and size")
     p.add_argument("--clip-frames", type=int, default=120, help="length of the synthetic clip")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
     args = p.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for size in args.sizes:

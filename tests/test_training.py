@@ -308,10 +308,15 @@ def test_warm_start_carries_on_from_a_weight_file(data_root: Path, tmp_path: Pat
     assert meta["training"]["steps"] == 5
     assert meta["training"]["warm_start"]["file"] == "lpnet_lite.safetensors"
     assert meta["training"]["warm_start"]["step"] == 3
+    # every phase is recorded: the --init file's own run, then this one
+    phases = meta["training"]["phases"]
+    assert [(p["from_step"], p["to_step"]) for p in phases] == [(0, 3), (3, 5)]
+    assert phases[1]["precision"] == "fp32" and phases[0]["wall_seconds"] == pytest.approx(first.wall, abs=0.1)
+    assert sum(p["wall_seconds"] for p in phases) == pytest.approx(carried.wall, abs=0.2)
     # a checkpoint in the run folder wins over --init: the interrupted run resumes exactly
     again = Trainer(cfg, tmp_path / "b", data_root=data_root, device="cpu", steps=5, init=shipped)
     assert again.step == 5
-    assert not again.warm_start
+    assert again.warm_start["step"] == 3  # (the checkpoint remembers how its run began)
     with pytest.raises(WeatherStudioError, match="stopped at step 3"):
         Trainer(cfg, tmp_path / "c", data_root=data_root, device="cpu", steps=3, init=shipped)
     other = _tiny("resdesnow_lite")

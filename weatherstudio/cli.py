@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from weatherstudio import __version__
 from weatherstudio.core.errors import WeatherStudioError
@@ -222,7 +223,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     from weatherstudio.models.registry import build_model, entries
-    from weatherstudio.weights import shipped_weights
+    from weatherstudio.weights import available_weights, shipped_weights
 
     table = []
     for name, entry in sorted(entries().items()):
@@ -231,8 +232,13 @@ def cmd_models(args: argparse.Namespace) -> int:
             model = build_model(name, cname)
             configs[cname] = {"parameters": model.num_parameters(), "config": entry.configs[cname]}
         weights = [
-            {"path": str(w.path), "config": w.config_name, "scores": w.metadata.get("scores", {})}
-            for w in shipped_weights(name)
+            {
+                "path": str(w.path),
+                "config": w.config_name,
+                "scores": w.metadata.get("scores", {}),
+                **({"finetuned_from": w.metadata["finetune"]["from"]["file"]} if "finetune" in w.metadata else {}),
+            }
+            for w in available_weights(name)
         ]
         table.append(
             {
@@ -267,7 +273,8 @@ def cmd_models(args: argparse.Namespace) -> int:
         for cname, c in row["configs"].items():
             print(f"    config {cname:<6} {c['parameters']:>12,} parameters")
         for w in row["weights"] or [{"path": "(no trained weights shipped)", "config": "", "scores": {}}]:
-            print(f"    weights {w['path']}")
+            origin = f"  (fine-tuned from {w['finetuned_from']})" if "finetuned_from" in w else ""
+            print(f"    weights {w['path']}{origin}")
             scores = w["scores"] if isinstance(w["scores"], dict) else {}
             for set_name, v in scores.items():  # the held-out sets scored when the file was trained
                 if isinstance(v, dict) and "accuracy" in v:
@@ -423,6 +430,62 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"weights -> {out}")
             for k, v in scores.items():
                 print(f"  {k}: {v}")
+    return 0
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    """Fine-tune a trained network on the user's photos or pairs (see :mod:`weatherstudio.engine.finetune`)."""
+    from tqdm import tqdm
+
+    from weatherstudio.engine.finetune import FinetuneCallbacks, FinetuneData, Finetuner, FinetuneSpec
+
+    if args.pairs:
+        data = FinetuneData(degraded=Path(args.pairs[0]), clean=Path(args.pairs[1]))
+    elif args.photos:
+        data = FinetuneData(photos=Path(args.photos), weather=args.weather, preset=args.preset)
+    else:
+        raise WeatherStudioError("give --photos DIR (with --weather and --preset) or --pairs DEGRADED_DIR CLEAN_DIR")
+    spec = FinetuneSpec(
+        args.model,
+        data,
+        weights=Path(args.weights) if args.weights else None,
+        output=Path(args.output) if args.output else None,
+        steps=args.steps,
+        lr=args.lr,
+        crop=args.crop,
+        batch=args.batch,
+        val_every=args.val_every,
+        seed=args.seed,
+        autocast="off" if args.fp32 else "auto",
+        device=args.device,
+    )
+    job = Finetuner(spec)
+    log = sys.stderr if args.json else sys.stdout
+    print(job.describe(), file=log)
+    for note in job.skipped:
+        print(f"  skipped {note}", file=log)
+    bar = tqdm(total=spec.steps, unit="step", dynamic_ncols=True, disable=not sys.stderr, desc="fine-tune")
+
+    def on_step(step: int, losses: dict[str, float], lr: float) -> None:
+        bar.set_postfix(loss=f"{losses['total']:.4f}", refresh=False)
+        bar.update(1)
+
+    def on_validation(step: int, scores: dict[str, Any]) -> None:
+        bar.write(f"step {step}: validation PSNR-Y {scores.get('val_psnr_y', float('nan')):.2f} dB", file=log)
+
+    result = job.run(FinetuneCallbacks(on_step=on_step, on_validation=on_validation))
+    bar.close()
+    summary = result.summary()
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(
+            f"validation PSNR-Y {summary['val_before']:.2f} → {summary['val_after']:.2f} dB "
+            f"(input {summary['val_input']:.2f}; best at step {result.best_step} of {result.steps})"
+        )
+        if summary["test_before"] is not None:
+            print(f"project test photos: {summary['test_before']:.2f} → {summary['test_after']:.2f} dB")
+        print(f"weights -> {result.output} ({result.seconds:.0f} s, {result.precision})")
     return 0
 
 
@@ -604,6 +667,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="without a checkpoint, carry on from a weight file this config made, at the step it records",
     )
     t.set_defaults(func=cmd_train)
+
+    f = sub.add_parser("finetune", help="fine-tune a trained network on your own photos or pairs")
+    f.add_argument("--model", required=True, help="lpnet, gtrain, resdesnow, desnownet or j4rnet")
+    f.add_argument("--weights", help="the file to start from (default: the shipped one)")
+    f.add_argument("--photos", help="a folder of clean photos; weather is synthesized on them")
+    f.add_argument("--weather", choices=["snow", "rain", "rain-video"], help="with --photos (default: the network's)")
+    f.add_argument("--preset", help="with --photos: snow small|medium|large, rain light|heavy")
+    f.add_argument("--pairs", nargs=2, metavar=("DEGRADED_DIR", "CLEAN_DIR"), help="paired folders, same names")
+    f.add_argument("--steps", type=int, default=200)
+    f.add_argument("--lr", type=float, help="learning rate (default: a fifth of the network's training lr)")
+    f.add_argument("--crop", type=int, help="training crop size (default: the network's)")
+    f.add_argument("--batch", type=int, help="crops per step (default: at most 4)")
+    f.add_argument("--val-every", type=int, help="validate every N steps (default: 5 times in the run)")
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--fp32", action="store_true", help="no bf16 autocast even where the CPU has it")
+    f.add_argument("--device", default="auto")
+    f.add_argument("-o", "--output", help="the new .safetensors (default: in your data folder; never overwritten)")
+    f.add_argument("--json", action="store_true", help="print one JSON object: val_before, val_after, ...")
+    f.set_defaults(func=cmd_finetune)
 
     d = sub.add_parser("demo", help="the main job: the studio on the bundled sample (headless without a display)")
     d.add_argument("-o", "--output", default="out/demo", help="where the headless results go (default out/demo)")

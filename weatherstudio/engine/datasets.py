@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -49,6 +49,43 @@ def clean_photos(root: Path, split: str) -> list[Path]:
     return [p for p in list_images(folders) if split_of(p) == split]
 
 
+#: A user's own data (fine-tuning) holds out this share for validation, at least one item.
+USER_HOLDOUT = 0.2
+
+
+def user_holdout(names: list[str]) -> set[str]:
+    """The names a user's own data holds out for validation: ``max(1, round(0.2·n))`` of them, picked by a
+    hash of the name (fixed for a given folder; independent of the order files are listed in)."""
+    if len(names) < 2:
+        raise WeatherStudioError(
+            f"{len(names)} usable image(s): fine-tuning needs at least 2 (one is held out to validate)"
+        )
+    k = max(1, round(USER_HOLDOUT * len(names)))
+    return set(sorted(names, key=lambda n: hashlib.sha1(n.encode()).hexdigest())[:k])
+
+
+#: A user's image smaller than this on a side is skipped (it cannot teach a network anything).
+USER_MIN_SIDE = 32
+
+
+def read_user_images(paths: list[Path], max_side: int = 0) -> tuple[dict[str, np.ndarray], list[str]]:
+    """A user's images by name (8-bit RGB, long side ≤ ``max_side``), and a note for each one skipped
+    (unreadable, or smaller than :data:`USER_MIN_SIDE` on a side)."""
+    images: dict[str, np.ndarray] = {}
+    skipped: list[str] = []
+    for p in paths:
+        try:
+            rgb = load_photo(p, max_side)
+        except (WeatherStudioError, OSError, ValueError) as exc:
+            skipped.append(f"{p.name}: {str(exc).splitlines()[0][:120]}")
+            continue
+        if min(rgb.shape[:2]) < USER_MIN_SIDE:
+            skipped.append(f"{p.name}: {rgb.shape[1]}×{rgb.shape[0]} px, under {USER_MIN_SIDE} px on a side")
+            continue
+        images[p.name] = rgb
+    return images, skipped
+
+
 @dataclass
 class PairFolder:
     """Real degraded/clean pairs with the same file names in two folders, held in memory as 8-bit."""
@@ -56,14 +93,19 @@ class PairFolder:
     inputs: list[np.ndarray]
     targets: list[np.ndarray]
     names: list[str]
+    skipped: list[str] = field(default_factory=list)  # a user's pairs that could not be used, and why
 
     @classmethod
-    def load(cls, degraded_dir: Path, clean_dir: Path, holdout: int = 0, part: str = "train") -> PairFolder:
-        """The pairs of one part: ``train`` leaves out the held-out names (1 in ``holdout``); ``val`` is them."""
+    def load(
+        cls, degraded_dir: Path, clean_dir: Path, holdout: int = 0, part: str = "train", user: bool = False
+    ) -> PairFolder:
+        """The pairs of one part: ``train`` leaves out the held-out names (1 in ``holdout``, or a user's
+        folders' :func:`user_holdout` with ``user``); ``val`` is them."""
         clean = {p.name: p for p in list_images([clean_dir])}
-        items = [
-            p for p in list_images([degraded_dir]) if p.name in clean and is_holdout(p.name, holdout) == (part == "val")
-        ]
+        paired = [p for p in list_images([degraded_dir]) if p.name in clean]
+        if user:
+            return cls._load_user(degraded_dir, clean_dir, paired, clean, part)
+        items = [p for p in paired if is_holdout(p.name, holdout) == (part == "val")]
         if not items:
             raise WeatherStudioError(f"no pairs in {degraded_dir} / {clean_dir}")
         return cls(
@@ -71,6 +113,41 @@ class PairFolder:
             [to_uint8(read_image(clean[p.name]).rgb) for p in items],
             [p.name for p in items],
         )
+
+    @classmethod
+    def _load_user(
+        cls, degraded_dir: Path, clean_dir: Path, paired: list[Path], clean: dict[str, Path], part: str
+    ) -> PairFolder:
+        """A user's paired folders: unreadable, tiny or differently sized pairs skipped (and listed)."""
+        for d in (degraded_dir, clean_dir):
+            if not d.is_dir():
+                raise WeatherStudioError(f"no folder {d}")
+        if not paired:
+            names = [p.name for p in list_images([degraded_dir])][:3]
+            raise WeatherStudioError(
+                f"no pairs: none of the images in {degraded_dir} ({', '.join(names) or 'none'}) has a file of the "
+                f"same name in {clean_dir}"
+            )
+        degraded, skipped = read_user_images(paired)
+        targets, skipped_clean = read_user_images([clean[n] for n in degraded])
+        skipped += [f"{clean_dir.name}/{s}" for s in skipped_clean]
+        names = []
+        for n in targets:
+            if degraded[n].shape != targets[n].shape:
+                skipped.append(
+                    f"{n}: {degraded[n].shape[1]}×{degraded[n].shape[0]} against "
+                    f"{targets[n].shape[1]}×{targets[n].shape[0]} in {clean_dir.name}/"
+                )
+            else:
+                names.append(n)
+        if len(names) < 2:
+            why = f" (skipped: {'; '.join(skipped[:3])})" if skipped else ""
+            raise WeatherStudioError(
+                f"{degraded_dir} / {clean_dir}: {len(names)} usable pair(s){why}; fine-tuning needs at least 2"
+            )
+        held = user_holdout(names)
+        items = [n for n in names if (n in held) == (part == "val")]
+        return cls([degraded[n] for n in items], [targets[n] for n in items], items, skipped)
 
     def __len__(self) -> int:
         return len(self.inputs)
@@ -117,7 +194,7 @@ def batch_rng(seed: int, step: int, rank: int) -> np.random.Generator:
 #: Snow100K-sized (640×480) picture.
 MAX_SIDE = 640
 
-_POOLS: dict[tuple[str, str, int], PhotoPool] = {}
+_POOLS: dict[tuple, PhotoPool] = {}
 
 
 def load_photo(path: Path, max_side: int = MAX_SIDE) -> np.ndarray:
@@ -137,11 +214,17 @@ class PhotoPool:
     photos: list[np.ndarray]
     names: list[str]
     split: str
+    skipped: list[str] = field(default_factory=list)  # a user's files that could not be used, and why
 
     @classmethod
-    def load(cls, root: Path, split: str, max_side: int = MAX_SIDE) -> PhotoPool:
-        """The photos of ``split`` under ``root``, read once per process (later calls share the arrays)."""
+    def load(cls, root: Path, split: str, max_side: int = MAX_SIDE, user: bool = False) -> PhotoPool:
+        """The photos of ``split`` under ``root``, read once per process (later calls share the arrays).
+
+        ``user``: a user's own folder, split by :func:`user_photos` (and read again if its files changed).
+        """
         key = (str(Path(root).resolve()), split, int(max_side))
+        if user:
+            return cls._load_user(Path(root), split, int(max_side))
         if key not in _POOLS:
             paths = clean_photos(Path(root), split) if Path(root).is_dir() else []
             if not paths:
@@ -149,6 +232,26 @@ class PhotoPool:
             _POOLS[key] = cls(
                 [load_photo(p, max_side) for p in paths], [f"{p.parent.name}/{p.name}" for p in paths], split
             )
+        return _POOLS[key]
+
+    @classmethod
+    def _load_user(cls, root: Path, split: str, max_side: int) -> PhotoPool:
+        if not root.is_dir():
+            raise WeatherStudioError(f"no folder {root}")
+        paths = list_images([root])
+        key = (str(root.resolve()), f"user:{split}", max_side, tuple((p.name, p.stat().st_mtime_ns) for p in paths))
+        if key not in _POOLS:
+            if not paths:
+                raise WeatherStudioError(f"{root}: no images (JPEG, PNG, TIFF, WebP, ...) in this folder")
+            images, skipped = read_user_images(paths, max_side)
+            if len(images) < 2:
+                why = f" (skipped: {'; '.join(skipped[:3])}{' …' if len(skipped) > 3 else ''})" if skipped else ""
+                raise WeatherStudioError(
+                    f"{root}: {len(images)} usable photo(s) of {len(paths)}{why}; fine-tuning needs at least 2"
+                )
+            held = user_holdout(list(images))
+            names = [n for n in images if (n in held) == (split == "val")]
+            _POOLS[key] = cls([images[n] for n in names], names, split, skipped)
         return _POOLS[key]
 
     def __len__(self) -> int:

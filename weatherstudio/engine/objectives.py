@@ -133,6 +133,25 @@ def score_clips(
 # -- the interface -------------------------------------------------------------------------------------------
 
 
+def _as_fp32(x: Any) -> Any:
+    if isinstance(x, torch.Tensor):
+        return x.float() if x.is_floating_point() else x
+    if isinstance(x, dict):
+        return {k: _as_fp32(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return type(x)(_as_fp32(v) for v in x)
+    return x
+
+
+def fp32_terms(criterion: Any, *args: Any) -> dict[str, torch.Tensor]:
+    """A loss computed in fp32 whatever the forward ran in: under bf16 autocast only the network runs in bf16;
+    its outputs are cast up and autocast is off for the loss (SSIM's variances, InfoNCE's exponentials and
+    the perceptual features lose too much in bf16), so the weights train on fp32 losses and gradients."""
+    device = next((t.device.type for t in args if isinstance(t, torch.Tensor)), "cpu")
+    with torch.autocast(device, enabled=False):
+        return criterion(*(_as_fp32(a) for a in args))
+
+
 class Objective:
     """Draws training batches and computes the loss terms (a dict with ``total``)."""
 
@@ -172,7 +191,8 @@ class Objective:
     # -- shared by the synthetic-data objectives ----------------------------------------------------------
     def _photos(self, split: str, data: dict[str, Any] | None = None) -> PhotoPool:
         data = self.cfg.get("data", {}) if data is None else data
-        return PhotoPool.load(self.data_root / data.get("photos", "clean"), split, int(data.get("max_side", MAX_SIDE)))
+        root = self.data_root / data.get("photos", "clean")  # an absolute path (a user's folder) stays as it is
+        return PhotoPool.load(root, split, int(data.get("max_side", MAX_SIDE)), user=bool(data.get("user")))
 
     def _val_settings(self, default_presets: list[str]) -> tuple[int, int | None, list[str]]:
         val = self.cfg.get("val", {})
@@ -183,30 +203,51 @@ class Objective:
 
 def _photo_description(pool: PhotoPool, data: dict[str, Any]) -> str:
     folder = data.get("photos", "clean")
-    return f"{len(pool)} train-split photos of {folder}/ (long side ≤ {int(data.get('max_side', MAX_SIDE))} px)"
+    side = f"long side ≤ {int(data.get('max_side', MAX_SIDE))} px"
+    if data.get("user"):
+        skipped = f"; {len(pool.skipped)} file(s) skipped" if pool.skipped else ""
+        return f"{len(pool)} photos of {folder} ({side}; the others held out for validation{skipped})"
+    return f"{len(pool)} train-split photos of {folder}/ ({side})"
 
 
 # -- LPNet: real pairs ---------------------------------------------------------------------------------------
 
 
 def real_pairs(data: dict[str, Any], data_root: Path, part: str = "train") -> list[PairFolder]:
-    """The ``[data] real_pairs`` folders (``rainy/`` and ``clean/`` each), without (or only) the held-out pairs."""
+    """The ``[data] real_pairs`` folders without (or only) the held-out pairs: each a folder under the data root
+    with ``rainy/`` and ``clean/``, or a user's ``{degraded = DIR, clean = DIR}`` (held out by
+    :func:`~weatherstudio.engine.datasets.user_holdout`)."""
     holdout = int(data.get("holdout", 0))
     return [
-        PairFolder.load(data_root / d / "rainy", data_root / d / "clean", holdout, part)
+        PairFolder.load(Path(d["degraded"]), Path(d["clean"]), part=part, user=True)
+        if isinstance(d, dict)
+        else PairFolder.load(data_root / d / "rainy", data_root / d / "clean", holdout, part)
         for d in data.get("real_pairs", [])
     ]
 
 
+def pairs_name(entry: str | dict[str, str]) -> str:
+    """How a ``real_pairs`` entry is named in a description."""
+    return f"{entry['degraded']} / {entry['clean']}" if isinstance(entry, dict) else str(entry)
+
+
 def held_out_pairs(data: dict[str, Any], data_root: Path) -> Pairs:
     """The held-out real pairs as (name, degraded, clean), float32 in [0, 1]; none without ``holdout``."""
-    if not data.get("holdout"):
+    user = any(isinstance(d, dict) for d in data.get("real_pairs", []))
+    if not data.get("holdout") and not user:
         return []
     return [
         (n, a / np.float32(255), b / np.float32(255))
         for folder in real_pairs(data, data_root, "val")
         for n, a, b in zip(folder.names, folder.inputs, folder.targets)
     ]
+
+
+def _pairs_description(folder: PairFolder, entry: str | dict[str, str], held: str) -> str:
+    if isinstance(entry, dict):
+        skipped = f"; {len(folder.skipped)} skipped" if folder.skipped else ""
+        return f"{len(folder)} pairs from {pairs_name(entry)} (the others held out for validation{skipped})"
+    return f"{len(folder)} real pairs from {entry}{held}"
 
 
 class PairedRainObjective(Objective):
@@ -221,19 +262,20 @@ class PairedRainObjective(Objective):
         super().__init__(model, cfg, data_root)
         data = cfg["data"]
         self.pairs = real_pairs(data, data_root)
-        if not self.pairs:
-            raise WeatherStudioError("the config names no training pairs ([data] real_pairs)")
         self.synth_fraction = float(data.get("synth_fraction", 0.0))
+        if not self.pairs and self.synth_fraction < 1.0:
+            raise WeatherStudioError("the config names no training pairs ([data] real_pairs)")
         self.synth_presets = list(data.get("synth_presets", ["light"]))
         self.pool = self._photos("train") if self.synth_fraction > 0 else None
 
     def data_description(self) -> str:
         data = self.cfg["data"]
         held = f" (1 in {data['holdout']} held out for validation)" if data.get("holdout") else ""
-        text = ", ".join(f"{len(p)} real pairs from {d}{held}" for p, d in zip(self.pairs, data["real_pairs"]))
+        text = ", ".join(_pairs_description(p, d, held) for p, d in zip(self.pairs, data.get("real_pairs", [])))
         if self.pool is not None:
+            text += "; " if text else ""
             text += (
-                f"; {self.synth_fraction:.0%} of the samples synthetic {'/'.join(self.synth_presets)} rain on crops"
+                f"{self.synth_fraction:.0%} of the samples synthetic {'/'.join(self.synth_presets)} rain on crops"
                 f" of {_photo_description(self.pool, data)}"
             )
         return text
@@ -244,6 +286,8 @@ class PairedRainObjective(Objective):
         out = held_out_pairs(data, self.data_root)
         if self.pool is not None:
             n, size, presets = self._val_settings(self.synth_presets)
+            if data.get("user"):
+                n = len(self._photos("val")) * len(presets)
             out = [(f"real/{n_}", a, b) for n_, a, b in out]
             synth = synthetic_pairs(self._photos("val"), "rain", presets, n, size, VAL_SEED)
             out += [(f"synthetic/{n_}", a, b) for n_, a, b in synth]
@@ -282,7 +326,7 @@ class LPNetObjective(PairedRainObjective):
 
     def loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         _, outs = model.forward_pyramid(batch["input"])
-        return self.criterion.terms(outs, batch["target"])
+        return fp32_terms(self.criterion.terms, outs, batch["target"])
 
 
 # -- snow: DesnowNet and the residual de-snowing network -----------------------------------------------------
@@ -304,22 +348,50 @@ class SyntheticSnowObjective(Objective):
         data = cfg["data"]
         self.presets = list(data.get("presets", self.default_presets))
         self.preset_weights = data.get("preset_weights")
-        self.pool = self._photos("train")
+        self.pairs = real_pairs(data, data_root) if data.get("real_pairs") else []
+        if self.pairs and self.needs_mask:
+            raise WeatherStudioError(
+                f"{cfg['model']['arch']}'s loss needs the snow mask of synthesized snow: train it on clean photos"
+                " (snow made on the fly), not on snowy/clean pairs"
+            )
+        self.pool = None if self.pairs else self._photos("train")
+
+    #: Whether the loss needs the synthesis' snow mask z (DesnowNet's eq. 8), so real pairs cannot train it.
+    needs_mask = False
 
     def data_description(self) -> str:
         data = self.cfg["data"]
+        if self.pairs:
+            return ", ".join(_pairs_description(p, d, "") for p, d in zip(self.pairs, data["real_pairs"]))
         n, size, presets = self._val_settings(self.presets)
         where = f"{size}² crops" if size else "whole photos"
+        val = f"{n} fixed {where} of val-split photos"
+        if data.get("user"):
+            val = f"the held-out photos, {where}, snow fixed by seed {VAL_SEED}"
         return (
             f"synthetic {self.kind} ({'/'.join(self.presets)}) made on the fly on random {data['crop']}² crops of "
-            f"{_photo_description(self.pool, data)}; validation: {n} fixed {where} of val-split photos"
+            f"{_photo_description(self.pool, data)}; validation: {val}"
         )
 
     def validation_pairs(self) -> Pairs:
+        if self.pairs:
+            return held_out_pairs(self.cfg["data"], self.data_root)
         n, size, presets = self._val_settings(self.presets)
-        return synthetic_pairs(self._photos("val"), self.kind, presets, n, size, VAL_SEED)
+        pool = self._photos("val")
+        return synthetic_pairs(
+            pool, self.kind, presets, len(pool) if self.cfg["data"].get("user") else n, size, VAL_SEED
+        )
 
     def batch(self, rng: np.random.Generator, size: int, crop: int, step: int = 0) -> dict[str, torch.Tensor]:
+        if self.pairs:
+            xs, ys = [], []
+            for _ in range(size):
+                folder = self.pairs[int(rng.integers(len(self.pairs)))]
+                i = int(rng.integers(len(folder)))
+                x, y = random_crop_pair(rng, folder.inputs[i], folder.targets[i], crop)
+                xs.append(x)
+                ys.append(y)
+            return {"input": to_tensor(xs), "target": to_tensor(ys)}
         xs, ys, zs = [], [], []
         for _ in range(size):
             photo = self.pool.photos[int(rng.integers(len(self.pool)))]
@@ -337,6 +409,8 @@ class DesnowNetObjective(SyntheticSnowObjective):
     optimiser's ``weight_decay`` (5e-4 in the configs).
     """
 
+    needs_mask = True
+
     def __init__(self, model: RestorationModel, cfg: dict[str, Any], data_root: Path) -> None:
         super().__init__(model, cfg, data_root)
         from weatherstudio.models.losses.desnownet import DesnowNetLoss
@@ -349,7 +423,7 @@ class DesnowNetObjective(SyntheticSnowObjective):
         self.description = self.criterion.description
 
     def loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return self.criterion.terms(model.forward_train(batch["input"]), batch["target"], batch["mask"])
+        return fp32_terms(self.criterion.terms, model.forward_train(batch["input"]), batch["target"], batch["mask"])
 
 
 class ResDesnowObjective(SyntheticSnowObjective):
@@ -385,7 +459,7 @@ class ResDesnowObjective(SyntheticSnowObjective):
         x = batch["input"]
         if self.criterion.mean.device != x.device:
             self.criterion.to(x.device)
-        return self.criterion.terms(model.forward_train(x), batch["target"])
+        return fp32_terms(self.criterion.terms, model.forward_train(x), batch["target"])
 
 
 # -- J4R-Net: rain clips -------------------------------------------------------------------------------------
@@ -468,7 +542,7 @@ class J4RNetObjective(Objective):
 
     def loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         out = model.forward_train(batch["input"])
-        return self.criterion.terms(out, {k: batch[k] for k in ("clean", "streaks", "alpha")})
+        return fp32_terms(self.criterion.terms, out, {k: batch[k] for k in ("clean", "streaks", "alpha")})
 
     def validation_clips(self) -> Clips:
         val = self.cfg.get("val", {})
@@ -541,9 +615,7 @@ class GTRainObjective(Objective):
         parts = []
         if self.pairs:
             held = f" (1 in {data['holdout']} held out for validation)" if data.get("holdout") else ""
-            parts.append(
-                ", ".join(f"{len(p)} real pairs from {d}{held}" for p, d in zip(self.pairs, data["real_pairs"]))
-            )
+            parts.append(", ".join(_pairs_description(p, d, held) for p, d in zip(self.pairs, data["real_pairs"])))
         if self.pool is not None:
             parts.append(
                 f"{self.synth_fraction:.0%} synthetic {'/'.join(self.presets)} rain on crops of "
@@ -557,6 +629,8 @@ class GTRainObjective(Objective):
         out: Pairs = [(f"real/{n}", a, b) for n, a, b in held_out_pairs(data, self.data_root)]
         if self.synth_fraction > 0:
             n, size, presets = self._val_settings(self.presets)
+            if data.get("user"):
+                n = len(self._photos("val")) * len(presets)
             out += [
                 (f"synthetic/{n_}", a, b)
                 for n_, a, b in synthetic_pairs(self._photos("val"), "rain", presets, n, size, VAL_SEED)
@@ -605,7 +679,7 @@ class GTRainObjective(Objective):
 
     def loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         out = model.forward_train(batch["input"], batch["target"])
-        return self.criterion.terms(out, {"clean": batch["target"]})
+        return fp32_terms(self.criterion.terms, out, {"clean": batch["target"]})
 
 
 OBJECTIVES: dict[str, type[Objective]] = {

@@ -553,6 +553,7 @@ class Session:
         ``warmup_frames`` before it), the source's timestamps, sound and subtitles kept (see
         :mod:`weatherstudio.core.video_io`). Cancel leaves no file. ``progress(done, total)`` per frame.
         ``source`` may be a folder of frames (played at ``fps``); ``maps_dir`` gets every frame's maps."""
+        from weatherstudio.core.streaming import ReadAhead, WriteBehind
         from weatherstudio.core.video_io import VideoWriter, open_video
         from weatherstudio.engine.pipeline import write_maps
         from weatherstudio.engine.restore import RestoreCancelled
@@ -564,31 +565,33 @@ class Session:
             decision = self.decide(choice, reader.frame(0), video=True)  # the first frame decides, as in the studio
             ready = None if decision.pass_through else self.model(decision.choice)
             writer = VideoWriter(output, reader, codec, quality, overwrite=overwrite, start=span.start)
+            behind = WriteBehind(writer.write, writer.finish, writer.abort)
             try:
                 state = None
                 if ready is not None and ready.model.temporal:
                     for i in range(max(0, span.start - int(ready.model.warmup_frames)), span.start):
                         state = restore(reader.frame(i), ready.model, options, state=state).state
-                for done, index in enumerate(span):
-                    if should_cancel and should_cancel():
-                        raise RestoreCancelled("export cancelled")
-                    frame = reader.frame(index)
-                    if ready is None:
-                        out = frame
-                    else:
-                        opts = replace(options, return_maps=maps_dir is not None)
-                        result = restore(frame, ready.model, opts, state=state, should_cancel=should_cancel)
-                        out, state = result.image, result.state
-                        options = replace(options, tile=result.tile)  # an out-of-memory retry's tiles stay
-                        if maps_dir is not None:
-                            stem = f"{Path(source).stem}_{index:06d}"
-                            write_maps(result.maps, result.specs, Path(maps_dir), stem, overwrite=overwrite)
-                    writer.write(index, out)
-                    if progress:
-                        progress(done + 1, len(span))
-                path = writer.finish()
+                # decode ahead and encode behind on their own threads: the network sets the pace
+                with ReadAhead(lambda i: reader.frame(i), span) as decoded:
+                    for done, (index, frame) in enumerate(decoded):
+                        if should_cancel and should_cancel():
+                            raise RestoreCancelled("export cancelled")
+                        if ready is None:
+                            out = frame
+                        else:
+                            opts = replace(options, return_maps=maps_dir is not None)
+                            result = restore(frame, ready.model, opts, state=state, should_cancel=should_cancel)
+                            out, state = result.image, result.state
+                            options = replace(options, tile=result.tile)  # an out-of-memory retry's tiles stay
+                            if maps_dir is not None:
+                                stem = f"{Path(source).stem}_{index:06d}"
+                                write_maps(result.maps, result.specs, Path(maps_dir), stem, overwrite=overwrite)
+                        behind.write(index, out)
+                        if progress:
+                            progress(done + 1, len(span))
+                path = behind.finish()
             except BaseException:
-                writer.abort()
+                behind.abort()
                 raise
         dropped = [f"{s.kind} stream {s.index} ({s.codec})" for s in writer.dropped]
         kept = [f"{s.kind} ({s.codec})" for s in reader.info.streams if s not in writer.dropped]

@@ -189,6 +189,7 @@ class Trainer:
         steps: int | None = None,
         command: str | None = None,
         init: Path | None = None,
+        start_from: Path | None = None,
     ) -> None:
         from weatherstudio.engine.device import resolve_device
 
@@ -212,6 +213,10 @@ class Trainer:
         self.memory_format = torch.channels_last if cfg.get("channels_last", False) else torch.contiguous_format
         self.model.to(memory_format=self.memory_format)
         self.initial_digest = weights_digest(self.model) if self.dist.world > 1 else ""
+        if start_from is not None:  # fine-tuning: a trained file's weights, the schedule from step 0
+            from weatherstudio.models.weightfile import apply_state_dict, read_tensors
+
+            apply_state_dict(self.model, read_tensors(start_from), str(start_from))
         self.objective = make_objective(self.model, cfg, self.data_root)
         self.step_module: nn.Module = _LossStep(self.model, self.objective)
         if self.dist.world > 1:
@@ -230,6 +235,7 @@ class Trainer:
         self.command = command or " ".join(shlex.quote(a) for a in ["weatherstudio", *sys.argv[1:]])
         self.checkpoint = run_dir / "checkpoint.pt"
         self.warm_start: dict[str, Any] = {}
+        self.earlier_phases: list[dict[str, Any]] = []  # what the --init file's own runs recorded
         if self.checkpoint.is_file():
             self._resume()
         elif init is not None:
@@ -247,6 +253,8 @@ class Trainer:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "config_name": self.cfg["_name"],
+            "earlier_phases": self.earlier_phases,
+            "warm_start": self.warm_start,
         }
         tmp = self.checkpoint.with_suffix(".tmp")
         torch.save(state, tmp)
@@ -258,6 +266,8 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.step = int(state["step"])
         self.wall = float(state["wall"])
+        self.earlier_phases = list(state.get("earlier_phases", []))
+        self.warm_start = dict(state.get("warm_start", {}))
 
     def _warm_start(self, path: Path) -> None:
         """Continue a finished run from its weight file when its checkpoint is gone (another machine).
@@ -285,6 +295,7 @@ class Trainer:
         self.step = step
         self.wall = float(training.get("wall_seconds", 0.0))
         self.warm_start = {"file": path.name, "step": step, "optimizer": "Adam moments reset at the warm start"}
+        self.earlier_phases = earlier_phases(training)
 
     # -- the loop ------------------------------------------------------------------------------------
     def train(
@@ -313,7 +324,7 @@ class Trainer:
             dynamic_ncols=True,
             desc=self.cfg["_name"],
         )
-        use_amp = self.device.type == "cuda" or (self.cfg.get("autocast") == "bf16" and cpu_has_bf16())
+        use_amp = self.uses_bf16()
         last: dict[str, float] = {}
         val_scores: dict[str, Any] = {}
         pin = self.device.type == "cuda"
@@ -378,10 +389,11 @@ class Trainer:
                 val_scores = self.validate()
                 with (self.run_dir / "validation.jsonl").open("a") as f:
                     f.write(json.dumps({"step": self.step, **val_scores}) + "\n")
-                bar.write(
-                    f"step {self.step}: validation "
-                    + ", ".join(f"{k} {v:.4g}" for k, v in val_scores.items() if isinstance(v, float))
-                )
+                if progress:
+                    bar.write(
+                        f"step {self.step}: validation "
+                        + ", ".join(f"{k} {v:.4g}" for k, v in val_scores.items() if isinstance(v, float))
+                    )
                 if cb.on_validation is not None:
                     cb.on_validation(self.step, val_scores)
                 self.model.train()
@@ -438,8 +450,25 @@ class Trainer:
         return scores
 
     # -- the product ---------------------------------------------------------------------------------
-    def export(self, path: Path, scores: dict[str, Any] | None = None) -> Path:
-        """Write the trained weights with metadata saying exactly how they were made."""
+    def uses_bf16(self) -> bool:
+        """Whether the forward pass runs under bf16 autocast (CUDA always; a CPU when the config asks)."""
+        return self.device.type == "cuda" or (self.cfg.get("autocast") == "bf16" and cpu_has_bf16())
+
+    def export(self, path: Path, scores: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> Path:
+        """Write the trained weights with metadata saying exactly how they were made.
+
+        ``training.phases`` lists every sitting that led to these weights, the ``--init`` file's own phases
+        first, each with its command, steps, wall time, hardware and precision.
+        """
+        first = self.earlier_phases[-1]["to_step"] if self.earlier_phases else 0
+        phase = {
+            "command": self.command,
+            "from_step": int(first),
+            "to_step": self.step,
+            "wall_seconds": round(self.wall - sum(p.get("wall_seconds", 0.0) for p in self.earlier_phases), 1),
+            "hardware": hardware_description(self.device, self.dist.world),
+            "precision": "bf16 autocast" if self.uses_bf16() else "fp32",
+        }
         meta = {
             "config_name": self.cfg["model"].get("config", "lite"),
             "training": {
@@ -452,10 +481,32 @@ class Trainer:
                 "hardware": hardware_description(self.device, self.dist.world),
                 "seed": self.seed,
                 **({"warm_start": self.warm_start} if self.warm_start else {}),
+                "phases": [*self.earlier_phases, phase],
             },
             "scores": scores or {},
+            **(extra or {}),
         }
         return save_weights(self.model, path, meta)
+
+
+def earlier_phases(training: dict[str, Any]) -> list[dict[str, Any]]:
+    """The phases a weight file's ``training`` metadata records; files older than phase records count as one."""
+    if training.get("phases"):
+        return [dict(p) for p in training["phases"]]
+    if not training:
+        return []
+    start = int(training.get("warm_start", {}).get("step", 0))
+    return [
+        {
+            "command": training.get("command", ""),
+            "from_step": start,
+            "to_step": int(training.get("steps", 0)),
+            "wall_seconds": float(training.get("wall_seconds", 0.0)),
+            "hardware": training.get("hardware", ""),
+            "precision": "fp32" if "cuda" not in training.get("hardware", "").lower() else "bf16 autocast",
+            **({"note": "earlier phases not recorded"} if start else {}),
+        }
+    ]
 
 
 def cpu_has_bf16() -> bool:

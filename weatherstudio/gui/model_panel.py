@@ -156,9 +156,11 @@ class ModelPanel(QWidget):
         return not self.is_auto() and self.weight_choice() == UNTRAINED
 
     def _shipped(self) -> list[Any]:
-        from weatherstudio.weights import shipped_weights
+        """The shipped weights for this network, then the user's fine-tuned ones (read afresh each time, so a
+        file a fine-tuning run just wrote is listed at once)."""
+        from weatherstudio.weights import available_weights
 
-        return shipped_weights(self.arch())
+        return available_weights(self.arch())
 
     def is_auto(self) -> bool:
         return self.arch() == AUTO
@@ -207,7 +209,8 @@ class ModelPanel(QWidget):
         self.weights.clear()
         shipped = self._shipped()
         for w in shipped:
-            self.weights.addItem(f"{w.path.name}  (shipped, {w.config_name or '?'})", str(w.path))
+            origin = "fine-tuned" if "finetune" in w.metadata else "shipped"
+            self.weights.addItem(f"{w.path.name}  ({origin}, {w.config_name or '?'})", str(w.path))
         if not any(w.config_name == config for w in shipped):
             self.weights.addItem("Untrained (random init)", UNTRAINED)
         for path in self.user_weights:
@@ -236,9 +239,17 @@ class ModelPanel(QWidget):
         self._update_status()
         self._emit()
 
+    def refresh_weights(self, select: str | Path | None = None) -> None:
+        """List the weight files again (a fine-tuning run wrote one) and select ``select`` if given."""
+        self._fill_weights(select=str(select) if select else None)
+        self._emit()
+
     def add_weight_file(self, path: str | Path) -> None:
         """Use a weight file of the user's (listed until the panel closes) and select it."""
         path = str(Path(path))
+        if any(str(w.path) == path for w in self._shipped()):
+            self.refresh_weights(path)
+            return
         if path not in self.user_weights:
             self.user_weights.append(path)
         self._fill_weights(select=path)

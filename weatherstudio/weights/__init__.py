@@ -6,6 +6,8 @@ its metadata records the command, data, steps, wall time, hardware and scores.
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,28 @@ def shipped_weights(arch: str | None = None, folder: Path | None = None) -> list
             continue
         out.append(ShippedWeights(path, meta["arch"], str(meta.get("config_name", "")), meta))
     return out
+
+
+def user_weights_dir() -> Path:
+    """Where the user's own weights (fine-tuned files) live: ``$WEATHERSTUDIO_USER_WEIGHTS``, else the platform's
+    data folder (``$XDG_DATA_HOME`` or ``~/.local/share`` on Linux, ``~/Library/Application Support`` on macOS,
+    ``%APPDATA%`` on Windows) ``/WeatherStudio/weights``; never the package's folder."""
+    env = os.environ.get("WEATHERSTUDIO_USER_WEIGHTS")
+    if env:
+        return Path(env)
+    if sys.platform == "win32":
+        base = Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "WeatherStudio" / "weights"
+
+
+def available_weights(arch: str | None = None) -> list[ShippedWeights]:
+    """The shipped files, then the user's own (fine-tuned) ones, for ``arch`` or all."""
+    user = user_weights_dir()
+    return shipped_weights(arch) + (shipped_weights(arch, user) if user.is_dir() else [])
 
 
 def default_weights(arch: str) -> Path | None:
