@@ -24,8 +24,10 @@ from __future__ import annotations
 import copy
 import hashlib
 import shlex
+import shutil
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -138,6 +140,7 @@ class FinetuneResult:
     val_count: int = 0
     skipped: list[str] = field(default_factory=list)
     precision: str = "fp32"
+    config_name: str = "lite"  # the variant of the output's network (the starting file's)
 
     def summary(self) -> dict[str, Any]:
         """The ``--json`` object."""
@@ -289,8 +292,8 @@ def build_config(spec: FinetuneSpec, config_name: str) -> dict[str, Any]:
     }
     every = spec.val_every or max(1, steps // 5)
     cfg["val"] = {"every": every, "size": 0, "frames": 3}
-    if arch == "j4rnet":
-        cfg["val"]["size"] = 128
+    if arch == "j4rnet":  # validation clips of 3 frames, 128², cycling over the held-out photos
+        cfg["val"].update(size=128, n=4)
     return cfg
 
 
@@ -323,7 +326,8 @@ class Finetuner:
             check_output(spec.output) if spec.output else default_output(spec.arch, self.config_name, spec.data)
         )
         self.cfg = build_config(spec, self.config_name)
-        self.run_dir = Path(tempfile.mkdtemp(prefix="weatherstudio-finetune-"))
+        # the run's logs and checkpoint: made by the first step, removed when the run ends (never the user's)
+        self.run_dir = Path(tempfile.gettempdir()) / f"weatherstudio-finetune-{uuid.uuid4().hex[:12]}"
         data_root = Path(spec.data.photos or spec.data.degraded).resolve()
         self.command = command or "weatherstudio finetune " + " ".join(shlex.quote(a) for a in _argv_of(spec))
         self.trainer = Trainer(
@@ -430,10 +434,13 @@ class Finetuner:
             if cb.on_preview and (p := self._preview(step)) is not None:
                 cb.on_preview(p)
 
-        summary = trainer.train(
-            progress=False,
-            callbacks=TrainCallbacks(on_step=cb.on_step, on_validation=on_validation, should_stop=cb.should_stop),
-        )
+        try:
+            summary = trainer.train(
+                progress=False,
+                callbacks=TrainCallbacks(on_step=cb.on_step, on_validation=on_validation, should_stop=cb.should_stop),
+            )
+        finally:
+            shutil.rmtree(self.run_dir, ignore_errors=True)  # the run's logs and checkpoint: not the user's
         stopped = bool(summary["stopped"])
         last_val = int(self.cfg["val"]["every"])
         if stopped or trainer.step % last_val:  # weights trained past the last validation: score them too
@@ -458,6 +465,7 @@ class Finetuner:
             val_count=self.val_count,
             skipped=self.skipped,
             precision=precision,
+            config_name=self.config_name,
         )
         self._write(result)
         return result

@@ -53,6 +53,8 @@ def build_menus(window: QMainWindow, a: dict[str, QAction]) -> QMenu:
     maps.addAction(a["export_map"])
     maps.addAction(a["export_maps"])
 
+    window.tools_menu = bar.addMenu("&Tools")  # the window adds Fine-tune… (weatherstudio.gui.finetune_panel)
+
     help_menu = bar.addMenu("&Help")
     help_menu.addAction(a["shortcuts"])
     help_menu.addAction(a["about"])
