@@ -164,3 +164,31 @@ def test_stop_keeps_the_best_weights_and_pause_holds_the_run(tmp_path):
     # the stopped run was validated too, and the file holds the better of start and step 5
     assert result.val_after["val_psnr_y"] >= result.val_before["val_psnr_y"]
     assert result.best_step in (0, 5) and result.output.is_file()
+
+
+def user_clips(root: Path, n: int = 3, frames: int = 4) -> Path:
+    """The user's rainy footage with clean frames, as ``bench --clips`` reads it: the bundled clip cut in ``n``."""
+    rainy = sorted((FRAMES.parents[1] / "rainy_coffee_clip").glob("frame_*.jpg"))
+    for k in range(n):
+        for sub in ("input", "target"):
+            (root / f"clip{k}" / sub).mkdir(parents=True, exist_ok=True)
+        for f in rainy[k * frames : (k + 1) * frames]:
+            cv2.imwrite(str(root / f"clip{k}" / "input" / f.name), cv2.imread(str(f)))
+            cv2.imwrite(str(root / f"clip{k}" / "target" / f.name), cv2.imread(str(FRAMES / f.name)))
+    return root
+
+
+def test_j4rnet_fine_tunes_on_the_users_clips(tmp_path, capsys):
+    clips = user_clips(tmp_path / "clips")
+    out = tmp_path / "j4r.safetensors"
+    argv = ["finetune", "--model", "j4rnet", "--clips", str(clips), "--steps", "2", "--crop", "48", "--batch", "1"]
+    assert main([*argv, "-o", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["train_images"], summary["val_images"]) == (2, 1)  # clips: 1 of 3 held out
+    meta = read_metadata(out)
+    assert meta["finetune"]["data"]["kind"] == "clips" and "without the α" in meta["finetune"]["data"]["description"]
+    # still pairs are not what a video network learns from; clips are not for a still-image network
+    with pytest.raises(WeatherStudioError, match="clips"):
+        Finetuner(FinetuneSpec("j4rnet", FinetuneData(degraded=clips / "clip0" / "input", clean=clips), steps=1))
+    with pytest.raises(WeatherStudioError, match="video network"):
+        Finetuner(FinetuneSpec("lpnet", FinetuneData(clips=clips), steps=1))

@@ -439,12 +439,18 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 
     from weatherstudio.engine.finetune import FinetuneCallbacks, FinetuneData, Finetuner, FinetuneSpec
 
-    if args.pairs:
+    if sum(bool(x) for x in (args.pairs, args.photos, args.clips)) > 1:
+        raise WeatherStudioError("give one of --photos, --pairs and --clips")
+    if args.clips:
+        data = FinetuneData(clips=Path(args.clips))
+    elif args.pairs:
         data = FinetuneData(degraded=Path(args.pairs[0]), clean=Path(args.pairs[1]))
     elif args.photos:
         data = FinetuneData(photos=Path(args.photos), weather=args.weather, preset=args.preset)
     else:
-        raise WeatherStudioError("give --photos DIR (with --weather and --preset) or --pairs DEGRADED_DIR CLEAN_DIR")
+        raise WeatherStudioError(
+            "give --photos DIR (with --weather and --preset), --pairs DEGRADED_DIR CLEAN_DIR or --clips DIR"
+        )
     spec = FinetuneSpec(
         args.model,
         data,
@@ -675,6 +681,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--weather", choices=["snow", "rain", "rain-video"], help="with --photos (default: the network's)")
     f.add_argument("--preset", help="with --photos: snow small|medium|large, rain light|heavy")
     f.add_argument("--pairs", nargs=2, metavar=("DEGRADED_DIR", "CLEAN_DIR"), help="paired folders, same names")
+    f.add_argument("--clips", help="j4rnet: a folder of clips, each <clip>/input and <clip>/target frames")
     f.add_argument("--steps", type=int, default=200)
     f.add_argument("--lr", type=float, help="learning rate (default: a fifth of the network's training lr)")
     f.add_argument("--crop", type=int, help="training crop size (default: the network's)")

@@ -153,6 +153,45 @@ class PairFolder:
         return len(self.inputs)
 
 
+@dataclass
+class ClipFolder:
+    """A user's rainy clips with their clean frames (``<clip>/input`` and ``<clip>/target``, same frame names),
+    held as 8-bit with the long side ≤ ``max_side``; one clip in five (at least one) held out by name."""
+
+    inputs: list[list[np.ndarray]]
+    targets: list[list[np.ndarray]]
+    names: list[str]
+    skipped: list[str] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, root: Path, part: str = "train", max_side: int = 640, min_frames: int = 2) -> ClipFolder:
+        from weatherstudio.engine.bench import clip_folders
+
+        if not Path(root).is_dir():
+            raise WeatherStudioError(f"no folder {root}")
+        clips, skipped = [], []
+        for name, inputs, targets in clip_folders(Path(root)):
+            xs, bad = read_user_images(inputs, max_side)
+            ys, bad_clean = read_user_images(targets, max_side)
+            frames = [n for n in xs if n in ys and xs[n].shape == ys[n].shape]
+            if bad or bad_clean or len(frames) < min_frames:
+                skipped.append(
+                    f"{name}: {len(frames)} usable frame pair(s)"
+                    + (f" ({(bad + bad_clean)[0]})" if bad or bad_clean else "")
+                )
+                continue
+            clips.append((name, [xs[n] for n in frames], [ys[n] for n in frames]))
+        if len(clips) < 2:
+            why = f" (skipped: {'; '.join(skipped[:3])})" if skipped else ""
+            raise WeatherStudioError(f"{root}: {len(clips)} usable clip(s){why}; fine-tuning needs at least 2")
+        held = user_holdout([c[0] for c in clips])
+        keep = [c for c in clips if (c[0] in held) == (part == "val")]
+        return cls([c[1] for c in keep], [c[2] for c in keep], [c[0] for c in keep], skipped)
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+
 def random_crop_pair(
     rng: np.random.Generator, a: np.ndarray, b: np.ndarray, size: int, flip: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -72,12 +72,17 @@ class FinetuneData:
     preset: str | None = None
     degraded: Path | None = None
     clean: Path | None = None
+    clips: Path | None = None  # J4R-Net: <clip>/input and <clip>/target frame folders
 
     @property
     def kind(self) -> str:
+        if self.clips is not None:
+            return "clips"
         return "pairs" if self.degraded is not None else "photos"
 
     def describe(self) -> str:
+        if self.kind == "clips":
+            return f"clips in {self.clips}"
         if self.kind == "pairs":
             return f"pairs {self.degraded} / {self.clean}"
         return f"photos in {self.photos} with synthetic {self.preset} {self.weather}"
@@ -198,7 +203,7 @@ def default_output(arch: str, config: str, data: FinetuneData) -> Path:
     """A new file in the user's weights folder, named after the network, the data and the time."""
     from weatherstudio.weights import user_weights_dir
 
-    folder = data.photos if data.kind == "photos" else data.degraded
+    folder = {"photos": data.photos, "pairs": data.degraded, "clips": data.clips}[data.kind]
     tag = "".join(c if c.isalnum() or c in "-_" else "-" for c in (folder.name if folder else "data"))[:40]
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     base = user_weights_dir() / f"{arch}_{config}_ft-{tag}_{stamp}"
@@ -273,9 +278,13 @@ def build_config(spec: FinetuneSpec, config_name: str) -> dict[str, Any]:
             )
         else:
             d["presets"] = [preset]
+    elif data.kind == "clips":
+        if arch != "j4rnet":
+            raise WeatherStudioError(f"--clips trains the video network (j4rnet); {arch} takes --photos or --pairs")
+        d.update(real_clips=str(Path(data.clips).resolve()), clip_frames_schedule=[{"from_step": 0, "frames": 3}])
     else:
         if arch == "j4rnet":
-            raise WeatherStudioError("J4R-Net is fine-tuned on clean photos (rain clips made from them), not on pairs")
+            raise WeatherStudioError("J4R-Net is fine-tuned on clips (--clips) or on clean photos, not on still pairs")
         d["real_pairs"] = [{"degraded": str(Path(data.degraded).resolve()), "clean": str(Path(data.clean).resolve())}]
         if arch == "gtrain":
             d.update(synth_fraction=0.0, rotate_sigma=base_data.get("rotate_sigma", 13))
@@ -317,6 +326,9 @@ class Finetuner:
                 raise WeatherStudioError("name the photos to fine-tune on (--photos DIR) or a pair of folders")
             if not Path(spec.data.photos).is_dir():
                 raise WeatherStudioError(f"--photos {spec.data.photos}: no such folder")
+        elif spec.data.kind == "clips":
+            if not Path(spec.data.clips).is_dir():
+                raise WeatherStudioError(f"--clips {spec.data.clips}: no such folder")
         elif spec.data.clean is None:
             raise WeatherStudioError("--pairs needs two folders: the degraded one and the clean one")
         self.spec = spec
@@ -328,7 +340,7 @@ class Finetuner:
         self.cfg = build_config(spec, self.config_name)
         # the run's logs and checkpoint: made by the first step, removed when the run ends (never the user's)
         self.run_dir = Path(tempfile.gettempdir()) / f"weatherstudio-finetune-{uuid.uuid4().hex[:12]}"
-        data_root = Path(spec.data.photos or spec.data.degraded).resolve()
+        data_root = Path(spec.data.photos or spec.data.degraded or spec.data.clips).resolve()
         self.command = command or "weatherstudio finetune " + " ".join(shlex.quote(a) for a in _argv_of(spec))
         self.trainer = Trainer(
             self.cfg, self.run_dir, data_root, spec.device, command=self.command, start_from=self.start
@@ -348,12 +360,15 @@ class Finetuner:
         obj = self.trainer.objective
         pairs = getattr(obj, "pairs", None) or []
         pool = getattr(obj, "pool", None)
-        return sum(len(p) for p in pairs) + (len(pool) if pool is not None else 0)
+        clips = getattr(obj, "clips", None)
+        return sum(len(p) for p in pairs) + (len(pool) if pool is not None else 0) + (len(clips) if clips else 0)
 
     @property
     def val_count(self) -> int:
         if self.spec.data.kind == "photos":
             return len(self.trainer.objective._photos("val"))
+        if self.spec.data.kind == "clips":
+            return len(self.trainer.objective.validation_clips())
         return len(self.val_pairs)
 
     def _skipped(self) -> list[str]:
@@ -364,6 +379,9 @@ class Finetuner:
         pool = getattr(obj, "pool", None)
         if pool is not None:
             out += pool.skipped
+        clips = getattr(obj, "clips", None)
+        if clips is not None:
+            out += clips.skipped
         return out
 
     def describe(self) -> str:
@@ -531,7 +549,9 @@ def _argv_of(spec: FinetuneSpec) -> list[str]:
     args = ["--model", spec.arch]
     if spec.weights:
         args += ["--weights", str(spec.weights)]
-    if d.kind == "photos":
+    if d.kind == "clips":
+        args += ["--clips", str(d.clips)]
+    elif d.kind == "photos":
         args += ["--photos", str(d.photos), "--weather", str(d.weather or PHOTO_WEATHER[spec.arch][0])]
         if d.preset:
             args += ["--preset", d.preset]

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 
@@ -25,6 +26,7 @@ from weatherstudio.engine.datasets import (
     MAX_SIDE,
     TEST_SEED,
     VAL_SEED,
+    ClipFolder,
     PairFolder,
     PhotoPool,
     flip,
@@ -500,7 +502,12 @@ class J4RNetObjective(Objective):
             str(lc.get("rect_on", "reconstruction")),
         )
         self.description = self.criterion.description
-        self.pool = self._photos("train")
+        self.clips: ClipFolder | None = None  # a user's real clips (clean frames only: joint + rect terms)
+        if data.get("real_clips"):
+            self.clips = ClipFolder.load(Path(data["real_clips"]), "train", int(data.get("max_side", MAX_SIDE)))
+            self.pool = None
+        else:
+            self.pool = self._photos("train")
         self._val_clips: Clips | None = None
 
     def phase(self, step: int, batch: int) -> tuple[int, int]:
@@ -513,6 +520,13 @@ class J4RNetObjective(Objective):
 
     def data_description(self) -> str:
         data = self.cfg["data"]
+        if self.clips is not None:
+            skipped = f"; {len(self.clips.skipped)} skipped" if self.clips.skipped else ""
+            return (
+                f"{len(self.clips)} rainy clips with clean frames from {data['real_clips']} (the others held out for"
+                f" validation{skipped}); {data['crop']}² windows of consecutive frames; loss without the α and"
+                f" streak terms (real clips have no such targets)"
+            )
         phases = ", ".join(f"from step {s}: {f}-frame clips" + (f" × {b}" if b else "") for s, f, b in self.schedule)
         n, size, _ = self._val_settings(self.presets)
         return (
@@ -521,8 +535,33 @@ class J4RNetObjective(Objective):
             f" clips of {int(self.cfg.get('val', {}).get('frames', 5))} frames of val-split photos"
         )
 
+    def _real_clip_batch(self, rng: np.random.Generator, size: int, frames: int, crop: int) -> dict[str, torch.Tensor]:
+        """Crops of the user's clips: ``frames`` consecutive frames, one window and flip for the whole clip."""
+        assert self.clips is not None
+        xs, ys = [], []
+        for _ in range(size):
+            k = int(rng.integers(len(self.clips)))
+            rainy, clean = self.clips.inputs[k], self.clips.targets[k]
+            t = min(frames, len(rainy))
+            start = int(rng.integers(len(rainy) - t + 1))
+            h, w = rainy[0].shape[:2]
+            c = min(crop, h, w)
+            top, left = int(rng.integers(h - c + 1)), int(rng.integers(w - c + 1))
+            mirror = bool(rng.random() < 0.5)
+
+            def cut(f: np.ndarray, top: int = top, left: int = left, c: int = c, mirror: bool = mirror) -> np.ndarray:
+                view = f[top : top + c, left : left + c]
+                view = view[:, ::-1] if mirror else view
+                return cv2.resize(view, (crop, crop), interpolation=cv2.INTER_CUBIC) if c < crop else view
+
+            xs.append([cut(f) for f in rainy[start : start + t]])
+            ys.append([cut(f) for f in clean[start : start + t]])
+        return {"input": to_clip_tensor(xs), "clean": to_clip_tensor(ys)}
+
     def batch(self, rng: np.random.Generator, size: int, crop: int, step: int = 0) -> dict[str, torch.Tensor]:
         frames, size = self.phase(step, size)
+        if self.clips is not None:
+            return self._real_clip_batch(rng, size, frames, crop)
         xs, ys, ss, alphas = [], [], [], []
         for _ in range(size):
             photo = self.pool.photos[int(rng.integers(len(self.pool)))]
@@ -542,10 +581,19 @@ class J4RNetObjective(Objective):
 
     def loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         out = model.forward_train(batch["input"])
-        return fp32_terms(self.criterion.terms, out, {k: batch[k] for k in ("clean", "streaks", "alpha")})
+        return fp32_terms(self.criterion.terms, out, {k: batch[k] for k in ("clean", "streaks", "alpha") if k in batch})
 
     def validation_clips(self) -> Clips:
         val = self.cfg.get("val", {})
+        if self.clips is not None:
+            held = ClipFolder.load(
+                Path(self.cfg["data"]["real_clips"]), "val", int(self.cfg["data"].get("max_side", MAX_SIDE))
+            )
+            f32 = np.float32(255)
+            return [
+                (n, [x / f32 for x in xs], [y / f32 for y in ys])
+                for n, xs, ys in zip(held.names, held.inputs, held.targets)
+            ]
         n, size, presets = self._val_settings(self.presets)
         return synthetic_clips(self._photos("val"), presets, n, int(val.get("frames", 5)), int(size or 128), VAL_SEED)
 
