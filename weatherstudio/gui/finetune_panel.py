@@ -738,24 +738,46 @@ def _has_project_data() -> bool:
     return root is not None and (root / "clean").is_dir()
 
 
-def install(window: QMainWindow, model_panel: Any, threads: Callable[[], int | None] | None = None) -> FinetunePanel:
-    """The panel in a right-hand dock (hidden until Tools ▸ Fine-tune…), listed in the View menu too."""
-    panel = FinetunePanel(model_panel, threads)
-    scroll = QScrollArea()
-    scroll.setWidgetResizable(True)
-    scroll.setFrameShape(QFrame.Shape.NoFrame)
-    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-    scroll.setWidget(panel)
-    scroll.setMinimumWidth(420)
-    dock = QDockWidget("Fine-tune", window, objectName="finetune_dock")
-    dock.setWidget(scroll)
-    window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
-    dock.hide()
-    panel.dock = dock
-    action = QAction("&Fine-tune…", window)
-    action.setStatusTip("Fine-tune the network on your own photos")
-    action.triggered.connect(panel.open_panel)
-    panel.action = action
-    window.tools_menu.addAction(action)
-    window.view_menu.addAction(dock.toggleViewAction())
-    return panel
+class FinetuneDock:
+    """The Fine-tune dock of a window, built the first time it is opened (Tools ▸ Fine-tune…): a window that
+    never fine-tunes holds no plots and no worker."""
+
+    def __init__(self, window: QMainWindow, model_panel: Any, threads: Callable[[], int | None] | None) -> None:
+        self.window, self.model_panel, self.threads = window, model_panel, threads
+        self._panel: FinetunePanel | None = None
+        self.action = QAction("&Fine-tune…", window)
+        self.action.setStatusTip("Fine-tune the network on your own photos")
+        self.action.triggered.connect(lambda: self.panel().open_panel())
+        window.tools_menu.addAction(self.action)
+
+    def panel(self) -> FinetunePanel:
+        """The panel, built (hidden) on first use."""
+        if self._panel is None:
+            panel = FinetunePanel(self.model_panel, self.threads)
+            scroll = QScrollArea()
+            scroll.setWidgetResizable(True)
+            scroll.setFrameShape(QFrame.Shape.NoFrame)
+            scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+            scroll.setWidget(panel)
+            scroll.setMinimumWidth(420)
+            dock = QDockWidget("Fine-tune", self.window, objectName="finetune_dock")
+            dock.setWidget(scroll)
+            self.window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+            dock.hide()
+            panel.dock = dock
+            panel.action = self.action
+            self.window.view_menu.addAction(dock.toggleViewAction())
+            self._panel = panel
+        return self._panel
+
+    def may_close(self) -> bool:
+        return self._panel is None or self._panel.may_close()
+
+    def shutdown(self) -> None:
+        if self._panel is not None:
+            self._panel.shutdown()
+
+
+def install(window: QMainWindow, model_panel: Any, threads: Callable[[], int | None] | None = None) -> FinetuneDock:
+    """Tools ▸ Fine-tune…: the panel goes in a right-hand dock, built when first opened."""
+    return FinetuneDock(window, model_panel, threads)

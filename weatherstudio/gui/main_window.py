@@ -19,6 +19,7 @@ from weatherstudio.gui import theme
 from weatherstudio.gui.actions import build_actions, shortcut_table, update_enabled
 from weatherstudio.gui.banner import Banner
 from weatherstudio.gui.finetune_panel import install as install_finetune
+from weatherstudio.gui.gc_guard import collect_on_gui_thread
 from weatherstudio.gui.inspector import MapInspector
 from weatherstudio.gui.menus import build_menus, build_toolbar
 from weatherstudio.gui.model_panel import ModelPanel
@@ -94,7 +95,8 @@ class MainWindow(FileCommands, VideoCommands, QMainWindow):
         self.recent_menu = build_menus(self, self.commands)
         self.toolbar = build_toolbar(self, self.commands)
         self.view_menu.addAction(self.model_dock.toggleViewAction())
-        self.finetune_panel = install_finetune(self, self.model_panel, lambda: self.request_fields()["threads"])
+        collect_on_gui_thread()  # worker threads never trigger a collection that destroys Qt objects
+        self.finetune = install_finetune(self, self.model_panel, lambda: self.request_fields()["threads"])
 
         self.fixed_threads = worker_threads  # --threads N: overrides the panel's "use all cores"
         self.worker = RestoreWorker(self, worker_threads)
@@ -501,11 +503,16 @@ class MainWindow(FileCommands, VideoCommands, QMainWindow):
                 return True
         return super().eventFilter(obj, event)
 
+    @property
+    def finetune_panel(self) -> Any:
+        """The Fine-tune panel (built on first use)."""
+        return self.finetune.panel()
+
     def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
         """Save the settings, then stop and join every thread (no 'QThread destroyed while running').
 
         A fine-tuning run in progress is stopped only if the user agrees (else the window stays open)."""
-        if not self._closed and not self.finetune_panel.may_close():
+        if not self._closed and not self.finetune.may_close():
             event.ignore()
             return
         if not self._closed:
@@ -518,7 +525,7 @@ class MainWindow(FileCommands, VideoCommands, QMainWindow):
             self.debounce.stop()
             self._stop_video_threads()
             self.worker.stop()
-            self.finetune_panel.shutdown()
+            self.finetune.shutdown()
             for batch in self.batches:
                 batch.cancel()
                 batch.wait(30_000)
