@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -57,3 +58,13 @@ def write_photo(path: Path, h: int = 96, w: int = 128, seed: int = 0, exif: bool
 def open_and_wait(qtbot, window: MainWindow, path: Path, timeout: int = 20_000) -> None:
     with qtbot.waitSignal(window.restore_done, timeout=timeout):
         window.open_path(path)
+
+
+def recording(calls: list[tuple[str, int]], name: str, fn):
+    """``fn`` itself, noting the thread each call runs on (a spy: the real function does the work)."""
+
+    def wrapper(*args, **kwargs):
+        calls.append((name, threading.get_ident()))
+        return fn(*args, **kwargs)
+
+    return wrapper

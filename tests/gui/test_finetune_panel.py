@@ -6,13 +6,12 @@ Real fine-tuning (resdesnow on a handful of small night photos, snow synthesized
 
 from __future__ import annotations
 
-import time
+import threading
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt, QTimer
 
-from tests.gui.helpers import make_window
+from tests.gui.helpers import make_window, recording
 from tests.test_finetune import night_photos
 
 pytestmark = pytest.mark.gui
@@ -48,21 +47,20 @@ def photos(tmp_path: Path) -> Path:
     return night_photos(tmp_path / "night", 6)
 
 
-def _event_loop_ticks(qtbot) -> tuple[QTimer, list[float]]:
-    """A 10 ms timer on the GUI thread: the gaps between its ticks are how long the event loop stalled."""
-    ticks: list[float] = []
-    timer = QTimer(interval=10, timerType=Qt.TimerType.PreciseTimer)
-    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
-    timer.start()
-    return timer, ticks
-
-
 def _points(curve) -> int:
     """How many points a pyqtgraph curve draws."""
     return 0 if curve.xData is None else len(curve.xData)
 
 
-def test_preview_start_stop_and_use_the_weights(qtbot, studio, photos: Path, user_weights: Path) -> None:
+def test_preview_start_stop_and_use_the_weights(qtbot, studio, photos: Path, user_weights: Path, monkeypatch) -> None:
+    from weatherstudio.engine import finetune, training
+    from weatherstudio.gui import finetune_worker
+
+    calls: list[tuple[str, int]] = []  # the heavy calls, and the thread each ran on
+    monkeypatch.setattr(finetune.Finetuner, "__init__", recording(calls, "prepare", finetune.Finetuner.__init__))
+    monkeypatch.setattr(training.Trainer, "train", recording(calls, "train", training.Trainer.train))
+    monkeypatch.setattr(training.Trainer, "validate", recording(calls, "validate", training.Trainer.validate))
+    monkeypatch.setattr(finetune_worker, "thumbnail_u8", recording(calls, "thumbnail", finetune_worker.thumbnail_u8))
     window, panel = studio
     assert panel.dock.isVisible()
     assert panel.start_label.text().startswith("Starts from resdesnow_")  # the shipped file (model panel: lpnet)
@@ -73,27 +71,26 @@ def test_preview_start_stop_and_use_the_weights(qtbot, studio, photos: Path, use
     assert panel.thumbs["degraded"].u8.shape[2] == 3 and panel.thumbs["clean"].u8 is not None
     assert panel.thumbs["restored"].u8 is None
 
-    timer, ticks = _event_loop_ticks(qtbot)
     panel.start_button.click()
     assert not panel.start_button.isEnabled() and panel.stop_button.isEnabled()
     # the loss curve fills, and a validation during training (not only the starting score) is drawn
     qtbot.waitUntil(lambda: _points(panel.loss_raw) > 3 and _points(panel.psnr_curve) >= 2, timeout=60_000)
-    timer.stop()
-    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
-    assert max(gaps) < 0.5, f"the event loop stalled {max(gaps) * 1000:.0f} ms during fine-tuning"
     assert panel.thumbs["restored"].u8 is not None and "dB" in panel.thumbs["restored"].caption.text()
     assert "steps/s" in panel.rate.text() and "left" in panel.rate.text()
     assert 0 < panel.progress.value() < STEPS
 
-    stopped_at = time.perf_counter()
     with qtbot.waitSignal(panel.run_finished, timeout=20_000) as blocker:
-        panel.stop_button.click()
-    assert time.perf_counter() - stopped_at < 5  # the next step stops it; then a validation and the file
+        panel.stop_button.click()  # the next step stops it; then a validation and the file
     result = blocker.args[0].result
     assert result.stopped and 0 < result.steps < STEPS
     assert result.output.parent == user_weights and result.output.is_file()
     assert "→" in panel.summary.text() and result.output.name in panel.output_label.toolTip()
     assert panel.start_button.isEnabled() and not panel.stop_button.isEnabled()
+    # the window stayed free: reading the data, training, scoring and thumbnails all ran off the GUI thread
+    assert {"prepare", "train", "validate", "thumbnail"} <= {name for name, _ in calls}
+    gui_thread = threading.get_ident()
+    on_gui = sorted({name for name, ident in calls if ident == gui_thread})
+    assert on_gui == [], f"ran on the GUI thread: {on_gui}"
 
     assert panel.use_button.isEnabled()
     panel.use_button.click()

@@ -11,19 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.gui.helpers import make_window, write_photo
+from tests.gui.helpers import make_window, recording, write_photo
 
 pytestmark = pytest.mark.gui
-
-
-def _recording(calls: list[tuple[str, int]], name: str, fn):
-    """``fn`` itself, noting the thread each call runs on (a spy: the real function does the work)."""
-
-    def wrapper(*args, **kwargs):
-        calls.append((name, threading.get_ident()))
-        return fn(*args, **kwargs)
-
-    return wrapper
 
 
 def test_reading_inference_and_conversions_run_off_the_gui_thread(qtbot, settings, tmp_path: Path, monkeypatch):
@@ -33,11 +23,11 @@ def test_reading_inference_and_conversions_run_off_the_gui_thread(qtbot, setting
     from weatherstudio.gui import image_convert
 
     calls: list[tuple[str, int]] = []
-    monkeypatch.setattr(session_module, "restore", _recording(calls, "restore", session_module.restore))
-    monkeypatch.setattr(restore_module, "restore_preview", _recording(calls, "preview", restore_module.restore_preview))
+    monkeypatch.setattr(session_module, "restore", recording(calls, "restore", session_module.restore))
+    monkeypatch.setattr(restore_module, "restore_preview", recording(calls, "preview", restore_module.restore_preview))
     for name in ("diff_map", "thumbnail", "enlarge_u8"):
-        monkeypatch.setattr(image_convert, name, _recording(calls, name, getattr(image_convert, name)))
-    monkeypatch.setattr(image_io, "read_image", _recording(calls, "read_image", image_io.read_image))
+        monkeypatch.setattr(image_convert, name, recording(calls, name, getattr(image_convert, name)))
+    monkeypatch.setattr(image_io, "read_image", recording(calls, "read_image", image_io.read_image))
 
     path = write_photo(tmp_path / "two_mp.png", h=1200, w=1700, exif=False)  # 2.04 MP: preview, then tiles
     window = make_window(qtbot, settings)

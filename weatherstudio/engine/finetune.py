@@ -22,7 +22,6 @@ came from (file and digest), on what data, how long, on what hardware and how it
 from __future__ import annotations
 
 import copy
-import hashlib
 import shlex
 import shutil
 import tempfile
@@ -45,6 +44,7 @@ from weatherstudio.engine.training import (
     hardware_description,
     load_config,
 )
+from weatherstudio.models.weightfile import file_sha256
 
 #: The weather each network can be fine-tuned on from clean photos, and the presets offered.
 PHOTO_WEATHER: dict[str, tuple[str, ...]] = {
@@ -172,14 +172,6 @@ class FinetuneResult:
 
 def _psnr(scores: dict[str, Any]) -> float | None:
     return round(float(scores["psnr_y"]), 3) if "psnr_y" in scores else None
-
-
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def starting_weights(arch: str, weights: Path | None) -> tuple[Path, dict[str, Any]]:
@@ -497,7 +489,7 @@ class Finetuner:
                 "from": {
                     "file": self.start.name,
                     "path": str(self.start),
-                    "sha256": file_digest(self.start),
+                    "sha256": file_sha256(self.start),
                     "config_name": self.config_name,
                 },
                 "data": {

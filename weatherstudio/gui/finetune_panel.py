@@ -43,9 +43,9 @@ from PySide6.QtWidgets import (
 from superqt import QElidingLabel
 
 from weatherstudio.core.errors import WeatherStudioError
-from weatherstudio.engine.finetune import PHOTO_WEATHER, PRESETS, FinetuneData, FinetuneSpec
+from weatherstudio.engine.finetune import PHOTO_WEATHER, PRESETS, FinetuneData, FinetunePreview, FinetuneSpec
 from weatherstudio.gui.banner import Banner
-from weatherstudio.gui.finetune_worker import FinetuneWorker, Prepared, PreviewImages, RunOutcome
+from weatherstudio.gui.finetune_worker import FinetuneWorker, Prepared, RunOutcome
 from weatherstudio.gui.map_strip import pixmap_from_u8
 
 REDRAW_MS = 100  # curves and the speed label are redrawn at most 10× a second
@@ -590,7 +590,7 @@ class FinetunePanel(QWidget):
         self.val_y.append(psnr)
         self._dirty = True
 
-    def _on_previewed(self, p: PreviewImages) -> None:
+    def _on_previewed(self, p: FinetunePreview) -> None:
         self.thumbs["degraded"].set_image(p.degraded, "Degraded")
         what = "Start" if p.step == 0 else f"Step {p.step}"
         self.thumbs["restored"].set_image(p.restored, f"{what} · {p.psnr_y:.2f} dB")

@@ -10,7 +10,7 @@ hands in (pause, resume, stop). Images are made into small uint8 thumbnails here
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,17 +45,6 @@ class Prepared:
 
 
 @dataclass
-class PreviewImages:
-    """One validation image at a validation, as thumbnails."""
-
-    step: int
-    degraded: np.ndarray
-    restored: np.ndarray
-    clean: np.ndarray
-    psnr_y: float
-
-
-@dataclass
 class RunOutcome:
     """A finished run: the engine's result, and what the model panel needs to select the file."""
 
@@ -71,7 +60,7 @@ class FinetuneWorker(LatestRequestThread):
     run_started = Signal()
     stepped = Signal(int, float, float)  # step, total loss, learning rate
     validated = Signal(int, float)  # step, validation PSNR-Y (dB)
-    previewed = Signal(object)  # PreviewImages
+    previewed = Signal(object)  # FinetunePreview, its images as uint8 thumbnails
     run_finished = Signal(object)  # RunOutcome
     cancelled = Signal()  # stopped before the first step: nothing written
     failed = Signal(str)
@@ -135,8 +124,8 @@ class FinetuneWorker(LatestRequestThread):
             self.validated.emit(step, float(scores.get("val_psnr_y", math.nan)))
 
         def on_preview(p: Any) -> None:
-            images = PreviewImages(
-                p.step, thumbnail_u8(p.degraded), thumbnail_u8(p.restored), thumbnail_u8(p.clean), p.psnr_y
+            images = replace(
+                p, degraded=thumbnail_u8(p.degraded), restored=thumbnail_u8(p.restored), clean=thumbnail_u8(p.clean)
             )
             self.previewed.emit(images)
 

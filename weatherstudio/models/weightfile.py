@@ -7,6 +7,7 @@ message, and a state dict that does not fit the architecture gets a message nami
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pickle
@@ -28,6 +29,15 @@ TORCH_SUFFIXES = {".pth", ".pt", ".ckpt", ".bin"}
 
 class WeightsError(WeatherStudioError, ValueError):
     """A weight file that cannot be used; the message says why, in one line."""
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """The SHA-256 of a file's bytes (hex), read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def save_weights(model: RestorationModel, path: str | os.PathLike[str], metadata: dict[str, Any] | None = None) -> Path:

@@ -19,13 +19,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from weatherstudio.models.weightfile import file_sha256
 
 # torchvision's VGG-19 ("E") configuration: conv widths, "M" for a 2×2 max-pool.
 _VGG19_CFG: list[int | str] = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M"]
@@ -113,14 +114,6 @@ def load_vgg19_features(path: str | os.PathLike[str], upto: str = "conv3_3") -> 
     return net
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def total_variation(x: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """Eq. 3: squared differences of vertical and horizontal neighbours; ``"sum"`` per image (batch mean)
     or ``"mean"`` per element (each direction averaged over its differences, the two added)."""
@@ -155,7 +148,7 @@ class ResDesnowLoss(nn.Module):
         if vgg_weights is not None:
             path = Path(vgg_weights)
             self.vgg = load_vgg19_features(path, vgg_layer)
-            self._vgg_source = f"{path.name} sha256:{_sha256(path)[:12]}"
+            self._vgg_source = f"{path.name} sha256:{file_sha256(path)[:12]}"
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
