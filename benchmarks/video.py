@@ -6,7 +6,9 @@ For each size, a synthetic H.264 clip (a moving scene, keyframe every 48 frames,
 written to a temporary folder. Then:
 
 * **seek**: the time to decode a random frame from a fresh reader position (what the studio shows the moment
-  the slider stops: input frame), a step of +1 frame (from the cache or the next decode), and a step back;
+  the slider stops: input frame), a step of +1 frame (from the cache or the next decode), a step back, 10
+  frames back (pictures held from the way there) and 10 frames on in the same group of pictures (what a slow
+  drag asks: the decoder carries on instead of seeking again);
 * **per network** (shipped weights): the network's own seconds per frame on the decoded frames (restore only),
   and ``Session.restore_video`` on the same frames (decode + restore + encode H.264 + copy the sound) — the
   overhead is the difference, as a share of the export time; the first restored frame after a seek (with a
@@ -63,29 +65,41 @@ def write_clip(path: Path, width: int, height: int, frames: int, fps: int = 24) 
     return path
 
 
-def seek_times(path: Path) -> tuple[float, float, float, float]:
-    """Medians in ms: (first picture after a far seek — the keyframe before the target, the exact target frame,
-    a +1 step, a −1 step back)."""
+def seek_times(path: Path) -> dict[str, float]:
+    """Medians in ms, each from a reader with no decoder near the target (as after the slider jumped):
+    ``key`` first picture after a far seek (the keyframe before the target), ``far`` the exact target frame,
+    ``next`` a +1 step, ``back`` a −1 step (cached), ``back10`` 10 frames back (a picture held from the way
+    there, converted), ``fwd10`` 10 frames on in the same group of pictures (the decoder carries on)."""
     from weatherstudio.core.video_io import VideoReader
 
-    key, far, nxt, back = [], [], [], []
+    times: dict[str, list[float]] = {k: [] for k in ("key", "far", "next", "back", "back10", "fwd10")}
+
+    def timed(name: str, index: int) -> None:
+        t = time.perf_counter()
+        r.frame(index)
+        times[name].append(time.perf_counter() - t)
+
     with VideoReader(path, cache_frames=24) as r:
         rng = np.random.default_rng(0)
-        for target in rng.integers(r.frame_count // 4, r.frame_count - 2, 6):
-            r._cache.clear()
-            r._decoder = None  # as after the slider jumped: no decoder positioned near it
+        gop = 48
+        for target in rng.integers(r.frame_count // 4, r.frame_count - 2, 8):
+            target = int(target)
+            r.forget()
             shown: list[float] = []
             t = time.perf_counter()
-            r.frame(int(target), on_keyframe=lambda i, a, s=shown, t0=t: s.append(time.perf_counter() - t0))
-            far.append(time.perf_counter() - t)
-            key.append(shown[0] if shown else far[-1])
-            t = time.perf_counter()
-            r.frame(int(target) + 1)
-            nxt.append(time.perf_counter() - t)
-            t = time.perf_counter()
-            r.frame(int(target))
-            back.append(time.perf_counter() - t)
-    return tuple(1000 * float(np.median(x)) for x in (key, far, nxt, back))
+            r.frame(target, on_keyframe=lambda i, a, s=shown, t0=t: s.append(time.perf_counter() - t0))
+            times["far"].append(time.perf_counter() - t)
+            times["key"].append(shown[0] if shown else times["far"][-1])
+            timed("next", target + 1)
+            timed("back", target)
+            if target % gop >= 12:
+                r._cache.clear()
+                timed("back10", target - 10)
+            start = target - target % gop + 2  # early in its group of pictures, then 10 frames on
+            r.forget()
+            r.frame(start)
+            timed("fwd10", start + 10)
+    return {k: 1000 * float(np.median(v)) for k, v in times.items() if v}
 
 
 def network_times(path: Path, arch: str, frames: int, out_dir: Path) -> tuple[float, float, float]:
@@ -121,7 +135,7 @@ def network_times(path: Path, arch: str, frames: int, out_dir: Path) -> tuple[fl
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", nargs="+", default=["640x480", "1920x1080"])
-    p.add_argument("--models", nargs="+", default=["lpnet", "resdesnow", "j4rnet", "gtrain", "desnownet"])
+    p.add_argument("--models", nargs="*", default=["lpnet", "resdesnow", "j4rnet", "gtrain", "desnownet"])
     p.add_argument("--frames", type=int, default=8, help="frames restored per network and size")
     p.add_argument("--clip-frames", type=int, default=120, help="length of the synthetic clip")
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
@@ -135,10 +149,12 @@ def main() -> None:
         for size in args.sizes:
             w, h = (int(v) for v in size.split("x"))
             clip = write_clip(tmp / f"clip_{size}.mp4", w, h, max(args.clip_frames, args.frames + 8))
-            key, far, nxt, back = seek_times(clip)
+            t = seek_times(clip)
             print(
-                f"\n{size} H.264 (keyframe every 48): after a far seek, first picture (its keyframe) {key:.0f} ms, "
-                f"exact frame {far:.0f} ms; +1 frame {nxt:.1f} ms; back 1 frame {back:.2f} ms (cached)"
+                f"\n{size} H.264 (keyframe every 48, 2 B-frames): after a far seek, first picture (its keyframe) "
+                f"{t['key']:.0f} ms, exact frame {t['far']:.0f} ms; +1 frame {t['next']:.1f} ms; back 1 frame "
+                f"{t['back']:.2f} ms (cached); back 10 frames {t['back10']:.1f} ms (held pictures); "
+                f"10 frames on {t['fwd10']:.0f} ms (decoding on)"
             )
             print(
                 f"{'network':<10} {'restore s/frame':>16} {'export s/frame':>15} {'overhead':>9} "

@@ -79,6 +79,35 @@ def test_seeking_to_any_frame_gives_the_pixels_of_decoding_from_the_start(tmp_pa
     assert not np.array_equal(sequential[5], sequential[6])  # each frame is distinct
 
 
+def test_seeks_that_skip_non_reference_pictures_and_abandoned_decodes_stay_exact(tmp_path: Path) -> None:
+    """A long group of pictures with B-pyramids: a seek leaves out the non-reference B-frames before its target,
+    a drag abandons decodes half-way and carries on forward, and every frame is still the sequential pixels."""
+    path = _clip(tmp_path / "long.mp4", n=40, gop=40, audio=False)
+    with VideoReader(path, cache_frames=2, raw_cache_bytes=0) as seq:
+        sequential = [seq.frame(i).copy() for i in range(seq.frame_count)]
+    with VideoReader(path, cache_frames=2, raw_cache_bytes=0) as r:
+        for i in (30, 12, 39, 21, 22, 25, 5, 33):
+            assert np.array_equal(r.frame(i), sequential[i]), f"frame {i}"
+        assert r.skipped_pictures > 0  # x264's B-frames that nothing refers to were not decoded
+        for start, then in ((28, 20), (10, 14), (30, 35), (8, 2)):
+            calls = iter(range(100))
+            assert r.frame(start, should_stop=lambda c=calls: next(c) >= 3) is None  # abandoned mid-way
+            assert np.array_equal(r.frame(then), sequential[then]), f"frame {then} after abandoning {start}"
+
+
+def test_frames_passed_on_the_way_to_a_seek_come_back_without_another_seek(tmp_path: Path) -> None:
+    path = _clip(tmp_path / "gop.mp4", n=24, gop=24, audio=False)
+    with VideoReader(path, cache_frames=2) as seq:
+        sequential = [seq.frame(i).copy() for i in range(seq.frame_count)]
+    with VideoReader(path, cache_frames=2) as r:
+        r.frame(20)
+        position = r._next
+        for i in (19, 18, 12, 4, 0):
+            assert np.array_equal(r.frame(i), sequential[i])
+        assert r._next == position  # scrubbing back came from the held pictures, not from a new decode
+        assert np.array_equal(r.frame(21), sequential[21])  # and the decoder carried on where it stood
+
+
 def test_variable_frame_rate_is_indexed_by_timestamp(tmp_path: Path) -> None:
     path = _clip(tmp_path / "vfr.mkv", n=12, audio=False, vfr=True)
     with VideoReader(path) as r:

@@ -2,9 +2,13 @@
 
 :class:`VideoReader` indexes a file's video packets once (a demux pass, nothing decoded) and numbers the
 frames by presentation time, so frame N is found by its timestamp — exact for variable frame rate too: seek
-to the keyframe before it and decode forward. A small cache of decoded frames makes stepping ±1 and
-scrubbing back instant. Frames come out upright (a phone's display rotation applied) as H×W×3 float32 RGB
-in [0, 1], from 8- or 10-bit sources alike.
+to the keyframe before it and decode forward. On the way, H.264 pictures no other picture refers to
+(nal_ref_idc = 0, H.264 §7.4.1) that come more than :data:`HELD_BEFORE` frames before the target are not
+decoded at all (a third to a half of an x264 stream's B-frames), and the pictures that are decoded are held
+as the codec left them (YUV, ~1.5 bytes a pixel) in a memory-bounded cache, converted to RGB only when asked
+for; with a small cache of converted frames, stepping ±1 and scrubbing back are instant, and dragging
+forward through a group of pictures keeps the decoder going instead of seeking again. Frames come out
+upright (a phone's display rotation applied) as H×W×3 float32 RGB in [0, 1], from 8- or 10-bit sources alike.
 
 :class:`VideoWriter` encodes restored frames (H.264 by default; HEVC, VP9, AV1, ProRes, FFV1 lossless) with
 the source's timestamps, copies its audio and subtitle streams packet for packet (no re-encode), pads an odd
@@ -30,6 +34,7 @@ import numpy as np
 
 from weatherstudio.core.errors import WeatherStudioError
 
+HELD_BEFORE = 8  # a seek decodes every picture this many frames before its target (stepping back finds them held)
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".gif"}
 
 
@@ -113,6 +118,33 @@ def _av() -> Any:
     return av
 
 
+def _avcc_nal_length(stream: Any) -> int:
+    """The NAL length-prefix size (1, 2 or 4 bytes) of an H.264 stream stored the MP4/MKV way (avcC, ISO
+    14496-15 §5.3.3), or 0 where its packets are not in that form (Annex B start codes, other codecs)."""
+    ctx = stream.codec_context
+    extra = bytes(ctx.extradata or b"") if ctx is not None else b""
+    if ctx is None or ctx.name != "h264" or len(extra) < 7 or extra[0] != 1:
+        return 0
+    return (extra[4] & 3) + 1
+
+
+def _h264_disposable(data: bytes, nal_length: int) -> bool:
+    """Whether an H.264 access unit is a non-reference picture: every coded slice (NAL types 1–5) has
+    nal_ref_idc = 0 (H.264 §7.4.1). Anything unparsable counts as a reference (decoded, to stay exact)."""
+    i, slices = 0, 0
+    while i + nal_length < len(data):
+        size = int.from_bytes(data[i : i + nal_length], "big")
+        header = data[i + nal_length]
+        if 1 <= header & 0x1F <= 5:
+            if header & 0x60:
+                return False
+            slices += 1
+        if size <= 0:
+            return False
+        i += nal_length + size
+    return slices > 0 and i == len(data)
+
+
 def _rotation_of(stream: Any, first_frame: Any | None) -> int:
     """The display rotation (clockwise degrees) of a stream: the frame's display matrix, else the 'rotate' tag."""
     angle = 0.0
@@ -133,7 +165,7 @@ def _bit_depth(pix_fmt: str) -> int:
 class VideoReader:
     """Frame N of a video file on demand, exact by timestamp, with a small decoded-frame cache."""
 
-    def __init__(self, path: str | os.PathLike[str], cache_frames: int = 24) -> None:
+    def __init__(self, path: str | os.PathLike[str], cache_frames: int = 8, raw_cache_bytes: int = 256 * 2**20) -> None:
         av = _av()
         self.path = Path(path)
         if not self.path.is_file():
@@ -153,6 +185,12 @@ class VideoReader:
         self._stream.thread_type = "AUTO"
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self._cache_size = max(2, cache_frames)
+        self._raw: OrderedDict[int, Any] = OrderedDict()  # decoded pictures (the codec's YUV), not yet RGB
+        self._raw_bytes = 0
+        self._raw_budget = max(0, raw_cache_bytes)
+        self._nal_length = _avcc_nal_length(self._stream)
+        self.skipped_pictures = 0  # non-reference pictures a seek did not decode (for benchmarks)
+        self._skip_before = 0
         self._decoder: Any = None  # an iterator of decoded frames, positioned after ``self._next``
         self._next = -1
         self._damaged = False
@@ -170,6 +208,7 @@ class VideoReader:
         where the file's streams end (``self._file_end``, seconds), to tell a file that is cut short."""
         av = _av()
         pts: list[int] = []
+        keys: set[int] = set()
         self._file_end = 0.0
         try:
             for packet in self._container.demux():
@@ -180,11 +219,16 @@ class VideoReader:
                 self._file_end = max(self._file_end, end)
                 if packet.stream.index == self._stream.index:
                     pts.append(int(stamp))
+                    if packet.is_keyframe:
+                        keys.add(int(stamp))
         except av.FFmpegError:
             self._damaged = True  # a damaged tail: the frames before it are indexed (and decoding stops there too)
         if pts:
             self._container.seek(0, stream=self._stream)
-        return sorted(set(pts))
+        ordered = sorted(set(pts))
+        # the frame numbers of the keyframes, ascending (a seek to frame N starts at the last one ≤ N)
+        self._keyframes = np.array([i for i, p in enumerate(ordered) if p in keys] or [0], dtype=np.int64)
+        return ordered
 
     def _decode_first(self) -> Any:
         av = _av()
@@ -275,12 +319,14 @@ class VideoReader:
         if index in self._cache:
             self._cache.move_to_end(index)
             return self._cache[index]
-        first = self._decoder is None or index != self._next
+        if index in self._raw:
+            return self._keep(index, self._to_rgb(self._raw[index]))
+        first = not self._decodes_forward_to(index)
         if first:
             self._seek(index)
-        keep_from = index - 2  # the frames on the way from the keyframe are decoded, not converted
-        while True:
-            got, arr = self._decode_one(convert_from=0 if first and on_keyframe else keep_from)
+        self._skip_before = self._pts[max(0, index - HELD_BEFORE)]
+        while True:  # the pictures on the way are held as decoded, converted to RGB only when asked for
+            got, arr = self._decode_one(convert_from=0 if first and on_keyframe else index)
             if got >= index and arr is not None:  # a timestamp not produced (damaged): the nearest after it
                 return arr
             if first and on_keyframe and arr is not None:
@@ -289,14 +335,40 @@ class VideoReader:
             if should_stop is not None and should_stop():
                 return None
 
+    def _decodes_forward_to(self, index: int) -> bool:
+        """Whether the decoder, where it stands, reaches ``index`` sooner than a seek would: it is at or before
+        it, with no keyframe in between (scrubbing forward through a group of pictures keeps decoding), and it
+        cannot have been left out on the way to an earlier, abandoned target."""
+        if self._decoder is None or self._next < 0 or index < self._next or self._pts[index] < self._skip_before:
+            return False
+        key = int(self._keyframes[np.searchsorted(self._keyframes, index, side="right") - 1])
+        return key < self._next or index == self._next
+
     def _seek(self, index: int) -> None:
         av = _av()
         try:
             self._container.seek(self._pts[index], stream=self._stream, backward=True, any_frame=False)
         except av.FFmpegError as exc:
             raise VideoError(f"{self.path}: cannot seek to frame {index} ({_reason(exc)})") from None
-        self._decoder = self._container.decode(self._stream)
+        self._decoder = self._decode_packets()
         self._next = -1
+
+    def _decode_packets(self) -> Any:
+        """Decoded frames from the demuxer's position, leaving out the non-reference H.264 pictures shown before
+        ``self._skip_before`` (the pts ``HELD_BEFORE`` frames before the one asked for, so that stepping back from
+        it finds every frame held): nothing is predicted from them, so the frames after are the same pixels."""
+        codec = self._stream.codec_context
+        for packet in self._container.demux(self._stream):
+            if (
+                self._nal_length
+                and packet.pts is not None
+                and packet.pts < self._skip_before
+                and not packet.is_keyframe
+                and _h264_disposable(bytes(packet), self._nal_length)
+            ):
+                self.skipped_pictures += 1
+                continue
+            yield from codec.decode(packet)
 
     def _decode_one(self, convert_from: int = 0) -> tuple[int, np.ndarray | None]:
         """The next decoded frame: its index (by timestamp) and its pixels, converted (and cached) only from
@@ -317,14 +389,28 @@ class VideoReader:
             if index is None:
                 continue
             self._next = index + 1
+            self._keep_raw(index, frame)
             if index < convert_from:
                 return index, None
-            arr = self._to_rgb(frame)
-            self._cache[index] = arr
-            self._cache.move_to_end(index)
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-            return index, arr
+            return index, self._keep(index, self._to_rgb(frame))
+
+    def _keep(self, index: int, arr: np.ndarray) -> np.ndarray:
+        self._cache[index] = arr
+        self._cache.move_to_end(index)
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return arr
+
+    def _keep_raw(self, index: int, frame: Any) -> None:
+        """Hold a decoded picture (the codec's own planes, ~1.5 bytes a pixel), within the byte budget."""
+        size = sum(int(p.buffer_size) for p in frame.planes)
+        if size > self._raw_budget or index in self._raw:
+            return
+        self._raw[index] = frame
+        self._raw_bytes += size
+        while self._raw_bytes > self._raw_budget:
+            _, old = self._raw.popitem(last=False)
+            self._raw_bytes -= sum(int(p.buffer_size) for p in old.planes)
 
     def _to_rgb(self, frame: Any) -> np.ndarray:
         """Upright float32 RGB by the frame's own matrix and range: 16-bit for deep sources, 8-bit otherwise."""
@@ -348,8 +434,16 @@ class VideoReader:
         for i in range(len(self._pts)):
             yield self.frame(i)
 
-    def close(self) -> None:
+    def forget(self) -> None:
+        """Drop every cached frame and the decoder's position (the next frame asked for seeks afresh)."""
+        self._cache.clear()
+        self._raw.clear()
+        self._raw_bytes = 0
         self._decoder = None
+        self._next = -1
+
+    def close(self) -> None:
+        self.forget()
         self._container.close()
 
     def __enter__(self) -> VideoReader:
