@@ -376,6 +376,30 @@ def cmd_import_weights(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from weatherstudio.engine.onnx_export import export_onnx
+    from weatherstudio.engine.session import ModelChoice, load_choice
+    from weatherstudio.models.weightfile import file_sha256
+
+    ready = load_choice(ModelChoice(args.model, args.config, args.weights, args.untrained))
+    meta = ready.info.metadata
+    provenance: dict[str, Any] = {"config_name": meta.get("config_name", args.config or "")}
+    if meta.get("path"):
+        provenance.update(weights=Path(meta["path"]).name, weights_sha256=file_sha256(meta["path"]))
+    for key in ("scores", "training"):
+        if key in meta:
+            provenance[key] = meta[key]
+    report = export_onnx(ready.model, args.output, provenance, overwrite=args.overwrite, check=args.check)
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+        return 0
+    io = f"{', '.join(report.inputs)} -> {', '.join(report.outputs)}"
+    print(f"{args.model} -> {report.path}  ({io}; dynamic height and width; {report.seconds:.1f} s)")
+    for c in report.checks:
+        print(f"  checked against torch on {c.what}: max |difference| {c.max_abs_diff:.1e} (bar 1/255 = 3.9e-03)")
+    return 0
+
+
 def cmd_synth(args: argparse.Namespace) -> int:
     from weatherstudio.synth.writer import presets_for, synthesize_folder
 
@@ -646,6 +670,18 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("-o", "--output", required=True)
     i.add_argument("--overwrite", action="store_true")
     i.set_defaults(func=cmd_import_weights)
+
+    x = sub.add_parser("export", help="write a network as ONNX, checked against torch (ONNX Runtime, OpenVINO ...)")
+    x.add_argument("--model", default="lpnet", help="registered model name (see 'weatherstudio models')")
+    x.add_argument("--weights", help="weight file (.safetensors, .pth, .pt); default: the shipped weights")
+    x.add_argument("--config", help="model config for a foreign weight file (e.g. lite, paper)")
+    x.add_argument("--untrained", action="store_true", help="allow random weights (testing)")
+    x.add_argument("--format", choices=["onnx"], default="onnx", help="the file format (ONNX, opset 17)")
+    x.add_argument("-o", "--output", required=True, help="the .onnx file to write")
+    x.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    x.add_argument("--no-check", dest="check", action="store_false", help="skip the comparison with torch")
+    x.add_argument("--json", action="store_true", help="print the report (inputs, outputs, checks) as JSON")
+    x.set_defaults(func=cmd_export)
 
     s = sub.add_parser("synth", help="synthesize snowy/rainy training pairs (and masks) from clean photos")
     s.add_argument("--kind", required=True, choices=["snow", "rain", "snow-video", "rain-video"])

@@ -25,9 +25,14 @@ def gaussian_kernel(
 
 
 def same_padding(size: int, kernel: int = 5, stride: int = 2) -> tuple[int, int]:
-    """TensorFlow 'SAME' padding (before, after) for one dimension."""
-    out = -(-size // stride)
-    total = max((out - 1) * stride + kernel - size, 0)
+    """TensorFlow 'SAME' padding (before, after) for one dimension.
+
+    Plain arithmetic, no ``max``: with ``kernel ≥ stride`` the total is never negative, and a traced size (an
+    ONNX export) stays symbolic, so the exported graph pads by each input's own parity."""
+    if kernel < stride:
+        raise ValueError("same_padding needs kernel ≥ stride")
+    out = (size + stride - 1) // stride  # ceil, on positive numbers only (an export's integer division truncates)
+    total = (out - 1) * stride + kernel - size
     return total // 2, total - total // 2
 
 

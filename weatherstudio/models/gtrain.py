@@ -66,8 +66,8 @@ def deform_conv2d_torch(
     py = base_y + off[:, :, 0]
     px = base_x + off[:, :, 1]
     # grid_sample with align_corners=True maps −1 and 1 to the centres of the first and last pixels.
-    gx = px * (2.0 / max(w - 1, 1)) - 1.0
-    gy = py * (2.0 / max(h - 1, 1)) - 1.0
+    gx = px * (2.0 / (w - 1)) - 1.0  # w, h ≥ 3: the input is padded around a 3×3 kernel
+    gy = py * (2.0 / (h - 1)) - 1.0
     grid = torch.stack([gx, gy], -1).view(n, k * ho, wo, 2)
     cols = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
     cols = cols.view(n, c, k, ho, wo) * mask.view(n, 1, k, ho, wo)
@@ -88,10 +88,11 @@ def modulated_deform_conv2d(
     """Deformable conv (stride 1, no padding) with torchvision when available (``use_torchvision=None``).
 
     By default a CPU pass that builds a graph (training) uses the PyTorch version: torchvision's CPU backward
-    is about 6× slower than autograd through :func:`deform_conv2d_torch`.
+    is about 6× slower than autograd through :func:`deform_conv2d_torch`; so does an ONNX export.
     """
     auto_cpu_training = use_torchvision is None and x.device.type == "cpu" and torch.is_grad_enabled()
-    tv = _torchvision_deform() if use_torchvision in (None, True) and not auto_cpu_training else None
+    exporting = torch.onnx.is_in_onnx_export()  # ONNX has GridSample everywhere, DeformConv in few runtimes
+    tv = _torchvision_deform() if use_torchvision in (None, True) and not (auto_cpu_training or exporting) else None
     if use_torchvision and tv is None:
         raise RuntimeError("torchvision.ops.deform_conv2d is not available in this environment")
     if tv is not None:
@@ -253,14 +254,19 @@ class GTRainNet(RestorationModel):
     # ------------------------------------------------------------------------------------------- network
     @staticmethod
     def _pad(x: torch.Tensor) -> tuple[torch.Tensor, int, int]:
-        """Pad bottom/right to a multiple of 4 and at least 8 (the quarter-scale reflection pads need 2 px)."""
+        """Pad bottom/right to a multiple of 4 and at least 8 (the quarter-scale reflection pads need 2 px).
+
+        Arithmetic on the size for the usual case (≥ 8 px), so that an ONNX export pads each input by its own
+        size; the tiny-image branch is eager only."""
         h, w = x.shape[-2:]
-        ph = max(8, -(-h // 4) * 4) - h
-        pw = max(8, -(-w // 4) * 4) - w
-        if ph == 0 and pw == 0:
+        if not torch.jit.is_tracing() and (h < 8 or w < 8):
+            ph, pw = max(8, -(-h // 4) * 4) - h, max(8, -(-w // 4) * 4) - w
+            mode = "reflect" if ph < h and pw < w else "replicate"
+            return F.pad(x, (0, pw, 0, ph), mode=mode), h, w
+        ph, pw = (4 - h % 4) % 4, (4 - w % 4) % 4
+        if not torch.jit.is_tracing() and ph == 0 and pw == 0:
             return x, h, w
-        mode = "reflect" if ph < h and pw < w else "replicate"
-        return F.pad(x, (0, pw, 0, ph), mode=mode), h, w
+        return F.pad(x, (0, pw, 0, ph), mode="reflect"), h, w
 
     def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         """From x in [−1, 1]: the two skips, the residual-block output and every block's offsets."""
