@@ -32,6 +32,7 @@ def _restore_options(args: argparse.Namespace, return_maps: bool = False):
         overlap=args.overlap,
         fp16=getattr(args, "fp16", None),
         return_maps=return_maps,
+        backend=getattr(args, "backend", None) or "auto",
     )
 
 
@@ -616,6 +617,12 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--tile", type=int, help="tile size in pixels (0: whole image; default: the model's)")
         sp.add_argument("--overlap", type=int, help="tile overlap in pixels (default: from the receptive field)")
         sp.add_argument("--fp16", action=argparse.BooleanOptionalAction, default=None, help="half precision on CUDA")
+        sp.add_argument(
+            "--backend",
+            choices=["auto", "torch", "openvino", "onnxruntime"],
+            default="auto",
+            help="where a CPU restore runs: auto (OpenVINO or ONNX Runtime when installed, torch for maps), or one",
+        )
 
     r = sub.add_parser("remove", help="restore images (files or folders) and videos")
     r.add_argument("inputs", nargs="+", metavar="INPUT")

@@ -56,7 +56,7 @@ _GROUPS = ("real", "synthetic")
 def _restore_opts(device: torch.device):
     from weatherstudio.engine.restore import RestoreOptions
 
-    return RestoreOptions(device=device)
+    return RestoreOptions(device=device, backend="torch")  # weights that change every validation: no export
 
 
 def score_pairs(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +80,7 @@ def restore_file(
     loaded = loaded if loaded is not None else read_image(source)  # the caller may have read it already
     opts = options or RestoreOptions()
     if maps_dir is not None and not opts.return_maps:
-        opts = RestoreOptions(opts.device, opts.tile, opts.overlap, opts.fp16, True)
+        opts = replace(opts, return_maps=True)
     result = restore(loaded.rgb, model, opts, progress=progress, should_cancel=should_cancel, state=state)
     write_image(
         output,

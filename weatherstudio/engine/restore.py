@@ -36,6 +36,9 @@ TileFn = Callable[[Tile, np.ndarray], None]
 MIN_TILE = 64
 #: Tile origins are aligned to this so that maps at 1/2**k of the size stitch exactly.
 ALIGN = 32
+#: ``backend="auto"`` uses a CPU runtime from this many pixels on (one 512² tile): below it the one-off graph
+#: compile (~0.5–2 s; the first export of a weight file, 1–7 s) outweighs what the runtime saves.
+AUTO_RUNTIME_PIXELS = 512 * 512
 
 
 class RestoreCancelled(WeatherStudioError):
@@ -49,6 +52,9 @@ class RestoreOptions:
     overlap: int | None = None  # None: from the model's receptive field
     fp16: bool | None = None  # None: on for CUDA, off for CPU
     return_maps: bool = False
+    #: "auto" (a CPU runtime for images of at least a tile, when installed; torch on CUDA and for maps), "torch",
+    #: "openvino" or "onnxruntime" — see :mod:`weatherstudio.engine.backends`
+    backend: str = "auto"
 
 
 @dataclass
@@ -62,6 +68,7 @@ class RestoreResult:
     overlap: int = 0
     tiles: int = 1
     fp16: bool = False
+    backend: str = "torch"
     notes: list[str] = field(default_factory=list)
     #: a temporal model's memory after this frame, tile index → state (pass it to the next frame); None otherwise
     state: dict[int, Any] | None = None
@@ -141,11 +148,12 @@ def restore(
     overlap = min(overlap, max(0, tile // 2))
     # channels-last lets oneDNN / cuDNN pick their fast convolution kernels (≈2× on CPU for LPNet).
     model.eval().to(device, memory_format=torch.channels_last)
+    notes: list[str] = []
+    backend, model = _backend_model(model, options, device, height * width, notes)
     if device.type == "cpu":
         # Trained weights drive some activations into denormal floats, which x86 CPUs compute ~100× slower;
         # flushing them to zero changes no visible value and saved ~25 % on a 12 MP LPNet restore.
         torch.set_flush_denormal(True)
-    notes: list[str] = []
     started = time.perf_counter()
     while True:
         try:
@@ -176,8 +184,29 @@ def restore(
             tile, overlap = smaller, min(overlap, smaller // 2)
     result.seconds = time.perf_counter() - started
     result.device = describe_device(device)
+    result.backend = backend
     result.notes = notes
     return result
+
+
+def _backend_model(
+    model: RestorationModel, options: RestoreOptions, device: torch.device, pixels: int, notes: list[str]
+) -> tuple[str, RestorationModel]:
+    """The backend this restore runs in and the model to call; ``auto`` falls back to torch (with a note) when
+    a runtime cannot take the network, a named runtime raises."""
+    from weatherstudio.engine.backends import BackendError, resolve_backend, runtime_model
+
+    backend = resolve_backend(options.backend, device, options.return_maps)
+    auto = (options.backend or "auto").lower() == "auto"
+    if backend == "torch" or (auto and pixels < AUTO_RUNTIME_PIXELS):
+        return "torch", model
+    try:
+        return backend, runtime_model(model, backend)
+    except Exception as exc:
+        if not auto:
+            raise BackendError(f"{model.arch} cannot run in {backend}: {exc}") from exc
+        notes.append(f"{backend} could not take {model.arch} ({exc}); ran in torch")
+        return "torch", model
 
 
 def _restore_tiled(

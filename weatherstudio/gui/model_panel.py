@@ -45,6 +45,7 @@ class ModelPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        from weatherstudio.engine.backends import available_backends, describe
         from weatherstudio.engine.device import available_devices
         from weatherstudio.models.registry import entries
 
@@ -69,6 +70,14 @@ class ModelPanel(QWidget):
         for dev in available_devices():
             self.device.addItem("CPU" if dev == "cpu" else dev.upper().replace("CUDA", "GPU "), dev)
         self.has_gpu = self.device.count() > 2
+        self.backend = QComboBox()
+        for name in available_backends():
+            label = {"auto": "Auto (fastest installed)", "torch": "PyTorch"}.get(name) or describe(name)
+            self.backend.addItem(label, name)
+        self.backend.setToolTip(
+            "Where a restore runs on the CPU. Auto: OpenVINO or ONNX Runtime (the network's checked ONNX graph, "
+            "faster) for images of a tile or more; maps for the inspector always come from PyTorch"
+        )
         self.fp16 = QCheckBox("Half precision (fp16)")
         self.fp16.setToolTip("On a GPU: faster and half the memory; falls back to fp32 when a tile overflows")
         self.tile = QSpinBox(minimum=0, maximum=8192, singleStep=64, suffix=" px")
@@ -88,13 +97,14 @@ class ModelPanel(QWidget):
         run.setToolTip("Run the restore again with these settings (Ctrl+R)")
         run.clicked.connect(self.rerun)
 
-        for combo in (self.model, self.config, self.weights, self.device):
+        for combo in (self.model, self.config, self.weights, self.device, self.backend):
             # long entries (file names) must not force the dock wide: elide them instead
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(14)
         network = _form(("Model", self.model), ("", self.summary), ("Variant", self.config), ("Weights", self.weights))
         running = _form(
             ("Device", self.device),
+            ("Backend", self.backend),
             ("", self.fp16),
             ("Tile", self.tile),
             ("Overlap", self.overlap),
@@ -118,6 +128,7 @@ class ModelPanel(QWidget):
         self.weights.activated.connect(self._on_weights)
         for signal in (
             self.device.currentIndexChanged,
+            self.backend.currentIndexChanged,
             self.fp16.toggled,
             self.tile.valueChanged,
             self.overlap.valueChanged,
@@ -292,6 +303,7 @@ class ModelPanel(QWidget):
             "config": self.config.currentData(),
             "weights": None if weights in (UNTRAINED, BROWSE, AUTO) else weights,
             "device": self.device.currentData(),
+            "backend": self.backend.currentData() or "auto",
             "fp16": self.fp16.isChecked(),
             "tile": self.tile.value() or None,
             "overlap": None if self.overlap.value() < 0 else self.overlap.value(),
@@ -316,6 +328,7 @@ class ModelPanel(QWidget):
                 self._fill_weights()
             index = self.device.findData(s.get("device"))
             self.device.setCurrentIndex(max(0, index))
+            self.backend.setCurrentIndex(max(0, self.backend.findData(s.get("backend"))))
             self.fp16.setChecked(s.get("fp16"))
             self.tile.setValue(s.get("tile"))
             self.overlap.setValue(s.get("overlap"))
@@ -331,6 +344,7 @@ class ModelPanel(QWidget):
         s.set("config", f["config"] or "")
         s.set("weights", f["weights"] or "")
         s.set("device", f["device"])
+        s.set("backend", f["backend"])
         s.set("fp16", f["fp16"])
         s.set("tile", self.tile.value())
         s.set("overlap", self.overlap.value())

@@ -23,6 +23,7 @@ DEFAULTS: dict[str, Any] = {
     "config": "",
     "weights": "",  # "" = the model's shipped weights (or untrained when none ship); else a file path
     "device": "auto",
+    "backend": "auto",  # auto | torch | openvino | onnxruntime (where a CPU restore runs)
     "fp16": True,
     "tile": 0,  # 0 = automatic
     "overlap": -1,  # −1 = automatic

@@ -37,6 +37,7 @@ class RestoreRequest:
     config: str | None = None
     weights: str | None = None  # a weight file (shipped or the user's); None: untrained (random init)
     device: str = "auto"
+    backend: str = "auto"  # where a CPU restore runs (see weatherstudio.engine.backends)
     fp16: bool = True
     tile: int | None = None
     overlap: int | None = None
@@ -55,7 +56,7 @@ class RestoreRequest:
     def options(self) -> Any:
         from weatherstudio.engine.restore import RestoreOptions
 
-        return RestoreOptions(self.device, self.tile, self.overlap, self.fp16, return_maps=False)
+        return RestoreOptions(self.device, self.tile, self.overlap, self.fp16, return_maps=False, backend=self.backend)
 
 
 @dataclass

@@ -1,0 +1,130 @@
+"""CPU backends: the exported graph in OpenVINO / ONNX Runtime restores like torch, tiles, memory and all."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from weatherstudio.core.image_io import read_image
+from weatherstudio.engine.backends import (
+    BackendError,
+    graph_file,
+    installed,
+    resolve_backend,
+    runtime_model,
+    weights_digest,
+)
+from weatherstudio.engine.loader import load_model
+from weatherstudio.engine.restore import AUTO_RUNTIME_PIXELS, RestoreOptions, restore
+from weatherstudio.samples import find_samples
+
+RUNTIMES = [b for b in ("openvino", "onnxruntime") if installed(b)]
+pytestmark = pytest.mark.skipif(not RUNTIMES, reason="neither OpenVINO nor ONNX Runtime is installed")
+TOL = 1.0 / 255.0
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(autouse=True)
+def graph_cache(tmp_path_factory, monkeypatch) -> Path:
+    """Exported graphs go to one temporary cache for the whole module (each network exported once)."""
+    folder = tmp_path_factory.getbasetemp() / "graph-cache"
+    monkeypatch.setenv("WEATHERSTUDIO_CACHE", str(folder))
+    return folder
+
+
+def _photo(min_side: int = 600) -> np.ndarray:
+    """A bundled sample photo, enlarged so that it needs several 512² tiles."""
+    import cv2
+
+    rgb = read_image(next(s.path for s in find_samples() if not s.is_clip)).rgb
+    scale = max(1.0, min_side / min(rgb.shape[:2]))
+    return cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC).clip(0, 1).astype(np.float32)
+
+
+def test_auto_picks_a_runtime_only_where_it_can_and_pays_off() -> None:
+    assert resolve_backend("auto", CPU, return_maps=False) == RUNTIMES[0]
+    assert resolve_backend("auto", CPU, return_maps=True) == "torch"  # maps come from torch
+    assert resolve_backend("openvino", torch.device("cuda"), return_maps=False) == "torch"
+    with pytest.raises(BackendError, match="unknown backend"):
+        resolve_backend("tensorrt", CPU, return_maps=False)
+    model, _ = load_model("lpnet")
+    small = np.full((64, 80, 3), 0.5, np.float32)
+    assert 64 * 80 < AUTO_RUNTIME_PIXELS
+    assert restore(small, model, RestoreOptions()).backend == "torch"  # a compile would cost more than it saves
+    assert restore(small, model, RestoreOptions(backend=RUNTIMES[-1])).backend == RUNTIMES[-1]  # unless asked
+
+
+@pytest.mark.parametrize("backend", RUNTIMES)
+@pytest.mark.parametrize("arch", ["lpnet", "resdesnow"])
+def test_a_tiled_photo_restores_as_in_torch(arch: str, backend: str) -> None:
+    model, _ = load_model(arch)
+    photo = _photo()
+    ref = restore(photo, model, RestoreOptions(backend="torch", tile=512))
+    out = restore(photo, model, RestoreOptions(backend=backend, tile=512))
+    again = restore(photo, model, RestoreOptions(backend=backend, tile=512))  # shapes seen twice: static graphs
+    assert out.backend == backend and ref.backend == "torch" and out.tiles == ref.tiles > 1
+    assert float(np.abs(out.image - ref.image).max()) < TOL
+    assert float(np.abs(again.image - ref.image).max()) < TOL
+    assert float(np.abs(out.image - photo).mean()) > 1e-3  # the network did change the photo
+
+
+@pytest.mark.parametrize("backend", RUNTIMES)
+def test_a_temporal_network_carries_one_memory_per_tile_in_a_runtime(backend: str) -> None:
+    model, _ = load_model("j4rnet")
+    rng = np.random.default_rng(0)
+    base = _photo(300)[:300, :400]
+    frames = [np.clip(base + rng.normal(0, 0.02, base.shape), 0, 1).astype(np.float32) for _ in range(3)]
+    states = {"torch": None, backend: None}
+    for frame in frames:
+        outs = {}
+        for name in states:
+            result = restore(frame, model, RestoreOptions(backend=name, tile=256), state=states[name])
+            assert result.backend == name and result.tiles > 1
+            outs[name], states[name] = result.image, result.state
+        assert float(np.abs(outs[backend] - outs["torch"]).max()) < TOL
+    assert set(states[backend]) == set(states["torch"])  # one memory per tile, interchangeable with torch's
+    for index, h in states[backend].items():
+        assert float((h - states["torch"][index]).abs().max()) < 1e-3
+
+
+def test_maps_always_come_from_torch() -> None:
+    model, _ = load_model("lpnet")
+    result = restore(_photo(), model, RestoreOptions(return_maps=True))
+    assert result.backend == "torch" and result.maps
+
+
+def test_the_graph_cache_follows_the_weights(graph_cache: Path) -> None:
+    model, _ = load_model("lpnet")
+    first = graph_file(model)
+    assert first.parent == graph_cache / "graphs" and first.is_file()
+    assert graph_file(model) == first  # exported once
+    digest = weights_digest(model)
+    with torch.no_grad():
+        next(model.parameters()).mul_(0.5)
+    assert weights_digest(model) != digest
+    wrapped = runtime_model(model, RUNTIMES[0])
+    assert graph_file(model) != first and graph_file(model).is_file()  # changed weights, new graph
+    x = torch.from_numpy(np.ascontiguousarray(_photo(64)[:64, :64].transpose(2, 0, 1)))[None]
+    with torch.inference_mode():
+        assert float((wrapped(x).image - model(x).image).abs().max()) < TOL  # the runtime runs the new weights
+
+
+def test_the_command_line_takes_a_backend(tmp_path: Path) -> None:
+    import cv2
+
+    from weatherstudio.cli import main
+
+    src = tmp_path / "rainy.png"
+    cv2.imwrite(str(src), (_photo()[..., ::-1] * 255).astype(np.uint8))
+    for backend in ("torch", RUNTIMES[0]):
+        out = tmp_path / f"out_{backend}.png"
+        assert main(["remove", str(src), "-o", str(out), "--model", "lpnet", "--backend", backend]) == 0
+        assert out.is_file()
+    a = cv2.imread(str(tmp_path / "out_torch.png")).astype(int)
+    b = cv2.imread(str(tmp_path / f"out_{RUNTIMES[0]}.png")).astype(int)
+    assert np.abs(a - b).max() <= 1  # the same 8-bit picture, to within one level of rounding
+    with pytest.raises(SystemExit):
+        main(["remove", str(src), "-o", str(tmp_path / "x.png"), "--backend", "tensorrt"])

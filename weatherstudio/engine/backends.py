@@ -1,0 +1,291 @@
+"""Where a network runs on a CPU: torch, or its exported ONNX graph in OpenVINO or ONNX Runtime.
+
+torch is the reference, and the only path for intermediate maps (the inspector), training, fine-tuning and
+CUDA. For a plain restore on a CPU the same network's ONNX graph (:mod:`weatherstudio.engine.onnx_export`:
+checked against torch to under 1/255 when it is made) runs in a runtime built for CPU inference — measured
+here 1.3–3.5× faster per tile than torch for the five networks (``benchmarks/speed.py``). ``auto`` picks, on a
+CPU and without maps, OpenVINO, else ONNX Runtime, else torch, by what is installed; fp32 throughout (bf16 moved
+outputs by more than 1/255).
+
+An exported graph is made once per weights and kept in the user's cache folder
+(``$WEATHERSTUDIO_CACHE``, else ``$XDG_CACHE_HOME``/``~/.cache``, ``/weatherstudio/graphs``), named by a digest
+of the weights, the network's config and the exporter, so a changed weight file gets a new graph.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import json
+import os
+import sys
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from weatherstudio.core.errors import WeatherStudioError
+from weatherstudio.models.base import MapSpec, ModelOutput, RestorationModel
+
+BACKENDS = ("auto", "torch", "openvino", "onnxruntime")
+RUNTIMES = ("openvino", "onnxruntime")  # auto's order of preference
+
+
+class BackendError(WeatherStudioError):
+    """A backend asked for that cannot run here."""
+
+
+def installed(backend: str) -> bool:
+    if backend == "torch":
+        return True
+    module = {"openvino": "openvino", "onnxruntime": "onnxruntime"}.get(backend)
+    return module is not None and importlib.util.find_spec(module) is not None
+
+
+def available_backends() -> list[str]:
+    """The backends that can run here, ``auto`` and ``torch`` first."""
+    return ["auto", "torch", *(b for b in RUNTIMES if installed(b))]
+
+
+def resolve_backend(name: str | None, device: torch.device, return_maps: bool) -> str:
+    """The backend a restore uses: torch on CUDA and whenever maps are asked for; ``auto`` → the first installed
+    runtime. An explicitly named runtime that is not installed is an error (never a silent fallback)."""
+    name = (name or "auto").lower()
+    if name not in BACKENDS:
+        raise BackendError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    if name == "torch" or device.type != "cpu" or return_maps:
+        return "torch"
+    if name == "auto":
+        return next((b for b in RUNTIMES if installed(b)), "torch")
+    if not installed(name):
+        raise BackendError(f"the {name} backend is not installed (pip install {name})")
+    return name
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("WEATHERSTUDIO_CACHE")
+    if env:
+        return Path(env) / "graphs"
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "weatherstudio" / "graphs"
+
+
+def weights_digest(model: RestorationModel) -> str:
+    """A digest of what the exported graph depends on: the tensors, the config and the exporter."""
+    from weatherstudio import __version__
+    from weatherstudio.engine.onnx_export import OPSET
+
+    h = hashlib.sha256()
+    h.update(json.dumps([model.arch, model.config, OPSET, torch.__version__, __version__], default=str).encode())
+    for name, t in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().float().numpy().tobytes())
+    return h.hexdigest()[:20]
+
+
+_export_lock = threading.Lock()
+
+
+def graph_file(model: RestorationModel) -> Path:
+    """The checked ONNX graph of ``model``'s weights, exported into the cache the first time it is needed."""
+    from weatherstudio.engine.onnx_export import export_onnx
+
+    folder = cache_dir()
+    path = folder / f"{model.arch}-{weights_digest(model)}.onnx"
+    with _export_lock:
+        if not path.is_file():
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise BackendError(f"cannot create the graph cache {folder}: {exc}") from None
+            export_onnx(model, path, {"made_for": "the studio's CPU backend"}, overwrite=True)
+    return path
+
+
+class _Runner:
+    """One exported graph in a runtime: ``run(feeds) → outputs`` (numpy in, numpy out).
+
+    OpenVINO runs the dynamic graph, and compiles a static one for an input shape the second time it comes
+    (static shapes ran LPNet's 512² tile 1.4× faster here, for a 0.1–0.3 s compile: worth it for a photo's many
+    interior tiles or a video's frames, not for one small image), keeping the last :data:`SHAPES_KEPT`. ONNX
+    Runtime runs the dynamic graph as it is.
+    """
+
+    SHAPES_KEPT = 8
+
+    def __init__(self, backend: str, path: Path, threads: int) -> None:
+        self.backend, self.path, self.threads = backend, path, threads
+        self._lock = threading.Lock()  # one OpenVINO infer request serves one call at a time
+        if backend == "openvino":
+            import openvino as ov
+
+            self._core = ov.Core()
+            self._compiled: OrderedDict[tuple | None, Any] = OrderedDict()
+            self._seen: dict[tuple, int] = {}
+            self._config = {
+                "INFERENCE_NUM_THREADS": threads,
+                "INFERENCE_PRECISION_HINT": "f32",
+                "PERFORMANCE_HINT": "LATENCY",
+                "CACHE_DIR": str(cache_dir() / "openvino"),  # compiled kernels kept: the next compile loads them
+            }
+            self._request_for(None)  # compile (dynamic) now: a graph the runtime cannot take fails here
+        else:
+            from weatherstudio.engine.onnx_export import ort_session
+
+            self._session = ort_session(path, threads)
+
+    def _request_for(self, feeds: dict[str, np.ndarray] | None) -> tuple[Any, list[str]]:
+        key = None if feeds is None else tuple((k, v.shape) for k, v in sorted(feeds.items()))
+        if key is not None and key not in self._compiled:
+            if len(self._seen) > 256:  # many one-off shapes (a folder of odd sizes): start counting afresh
+                self._seen.clear()
+            self._seen[key] = self._seen.get(key, 0) + 1
+            if self._seen[key] < 2:
+                key = None  # a shape seen once: the dynamic graph
+        if key in self._compiled:
+            self._compiled.move_to_end(key)
+            return self._compiled[key]
+        model = self._core.read_model(str(self.path))
+        if feeds is not None:
+            model.reshape({i.get_any_name(): list(feeds[i.get_any_name()].shape) for i in model.inputs})
+        compiled = self._core.compile_model(model, "CPU", self._config)
+        entry = (compiled.create_infer_request(), [o.get_any_name() for o in compiled.outputs])
+        self._compiled[key] = entry
+        while len(self._compiled) > self.SHAPES_KEPT:
+            oldest = next(k for k in self._compiled if k is not None)
+            del self._compiled[oldest]
+        return entry
+
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        if self.backend == "openvino":
+            with self._lock:
+                request, names = self._request_for(feeds)
+                result = request.infer(feeds)
+                return [np.array(result[name], copy=True) for name in names]
+        return list(self._session.run(None, feeds))
+
+
+class RuntimeModel(RestorationModel):
+    """A network whose plain restores run in a CPU runtime; maps (and anything else) come from the torch model.
+
+    It answers the engine's questions (tiling geometry, maps, memory) exactly as the torch model does, so
+    :func:`weatherstudio.engine.restore.restore` treats it like any network. A temporal network's memory is the
+    graph's ``state`` input/output, kept here between frames like the torch model keeps it.
+    """
+
+    def __init__(self, model: RestorationModel, backend: str, runner: _Runner) -> None:
+        super().__init__(model.config)
+        self.net = model
+        self.backend = backend
+        self._runner = runner
+        self._state: torch.Tensor | None = None
+        self.arch, self.task, self.temporal = model.arch, model.task, model.temporal
+        self.size_congruence, self.default_tile = model.size_congruence, model.default_tile
+
+    @property
+    def receptive_field(self) -> int:
+        return self.net.receptive_field
+
+    @property
+    def size_multiple(self) -> int:
+        return self.net.size_multiple
+
+    @property
+    def effective_context(self) -> int:
+        return self.net.effective_context
+
+    @property
+    def warmup_frames(self) -> int:
+        return self.net.warmup_frames
+
+    def map_specs(self) -> list[MapSpec]:
+        return self.net.map_specs()
+
+    def reset_state(self) -> None:
+        self._state = None
+        self.net.reset_state()
+
+    def get_state(self) -> Any:
+        return self._state if self.temporal else None
+
+    def set_state(self, state: Any) -> None:
+        self._state = state if self.temporal else None
+
+    def forward(self, x: torch.Tensor, return_maps: bool = False) -> ModelOutput:
+        if return_maps:  # the inspector's path: torch, with the memory handed over both ways
+            self.net.set_state(self._state)
+            out = self.net(x, return_maps=True)
+            self._state = self.net.get_state()
+            return out
+        image = x.detach().float().cpu().contiguous().numpy()
+        if not self.temporal:
+            return ModelOutput(torch.from_numpy(self._runner.run({"image": image})[0]))
+        n, _, h, w = image.shape
+        state = self._state
+        if state is None or tuple(state.shape) != (n, self.net.channels, h, w):
+            feed = np.zeros((n, self.net.channels, h, w), np.float32)
+        else:
+            feed = state.detach().float().cpu().contiguous().numpy()
+        restored, state_out = self._runner.run({"image": image, "state": feed})
+        self._state = torch.from_numpy(state_out)
+        return ModelOutput(torch.from_numpy(restored))
+
+
+_runners: OrderedDict[tuple[str, str, int], _Runner] = OrderedDict()
+_runners_lock = threading.Lock()
+
+
+def runtime_model(model: RestorationModel, backend: str, threads: int | None = None) -> RestorationModel:
+    """``model`` running in ``backend`` ("torch": itself); compiled graphs are kept for the last few networks."""
+    if backend == "torch" or isinstance(model, RuntimeModel):
+        return model
+    threads = int(threads or torch.get_num_threads())
+    key = (backend, _digest_of(model), threads)
+    with _runners_lock:
+        runner = _runners.get(key)
+        if runner is None:
+            runner = _Runner(backend, graph_file(model), threads)
+            _runners[key] = runner
+            while len(_runners) > 4:
+                _runners.popitem(last=False)
+        _runners.move_to_end(key)
+    return RuntimeModel(model, backend, runner)
+
+
+def _digest_of(model: RestorationModel) -> str:
+    """:func:`weights_digest`, remembered on the model (hashing a few MB of tensors per restore adds up)."""
+    cached = getattr(model, "_weatherstudio_digest", None)
+    version = _param_version(model)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    digest = weights_digest(model)
+    object.__setattr__(model, "_weatherstudio_digest", (version, digest))
+    return digest
+
+
+def _param_version(model: RestorationModel) -> tuple[int, ...]:
+    """Changes whenever a parameter is written in place (training, fine-tuning, loading weights)."""
+    return tuple(int(p._version) for p in model.state_dict(keep_vars=True).values())
+
+
+@functools.cache
+def describe(backend: str) -> str:
+    """``backend`` with its library version, for notes and reports."""
+    if backend == "openvino":
+        import openvino as ov
+
+        return f"OpenVINO {ov.__version__.split('-')[0]}"
+    if backend == "onnxruntime":
+        import onnxruntime as ort
+
+        return f"ONNX Runtime {ort.__version__}"
+    return f"torch {torch.__version__}"
