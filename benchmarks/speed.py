@@ -44,7 +44,7 @@ restore(warm, model, opts)
 if device.startswith("cuda"):
     torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()
 t = time.perf_counter()
-res = restore(img, model, opts)
+res = restore(img, model, opts, keep_state=False)  # a photo, as `weatherstudio remove` runs it
 if device.startswith("cuda"):
     torch.cuda.synchronize()
 sec = time.perf_counter() - t

@@ -150,3 +150,17 @@ def test_out_of_memory_retries_with_smaller_tiles(rng) -> None:
     assert res.tiles > 1
     assert any("out of memory" in n for n in res.notes)
     assert np.allclose(res.image, img, atol=1e-6)
+
+
+def test_a_still_photo_keeps_no_memory_and_each_tile_starts_fresh(rng) -> None:
+    """``keep_state=False``: a temporal network returns no per-tile memory (a 12 MP photo's would hold GBs),
+    and no tile inherits the one before's."""
+    torch.manual_seed(0)
+    model = build_model("j4rnet", "lite").eval()
+    image = rng.random((96, 160, 3), dtype=np.float32)
+    opts = RestoreOptions(device="cpu", tile=64, overlap=16, backend="torch")
+    kept = restore(image, model, opts)
+    dropped = restore(image, model, opts, keep_state=False)
+    assert kept.tiles > 1 and kept.state is not None and len(kept.state) == kept.tiles
+    assert dropped.state is None and model.get_state() is None
+    np.testing.assert_array_equal(dropped.image, kept.image)  # same frame either way: only the memory is dropped

@@ -69,6 +69,7 @@ def restore_file(
     should_cancel: CancelFn | None = None,
     quality: int | None = None,
     state: dict | None = None,
+    keep_state: bool = True,
     loaded: Any = None,
 ) -> FileResult:
     """Restore one file to ``output`` keeping EXIF, ICC profile, bit depth and alpha of the source.
@@ -81,7 +82,9 @@ def restore_file(
     opts = options or RestoreOptions()
     if maps_dir is not None and not opts.return_maps:
         opts = replace(opts, return_maps=True)
-    result = restore(loaded.rgb, model, opts, progress=progress, should_cancel=should_cancel, state=state)
+    result = restore(
+        loaded.rgb, model, opts, progress=progress, should_cancel=should_cancel, state=state, keep_state=keep_state
+    )
     write_image(
         output,
         result.image,

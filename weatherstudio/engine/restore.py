@@ -126,12 +126,14 @@ def restore(
     should_cancel: CancelFn | None = None,
     on_tile: TileFn | None = None,
     state: dict[int, Any] | None = None,
+    keep_state: bool = True,
 ) -> RestoreResult:
     """Restore ``image`` (H×W×3 float32 RGB in [0, 1]) with ``model``.
 
     ``on_tile(tile, output)`` receives each finished tile's output (before blending) so a viewer can fill in
     the picture. For a temporal model, ``state`` is the previous frame's :attr:`RestoreResult.state` (None: the
-    first frame of a clip); the input dict is not changed.
+    first frame of a clip); the input dict is not changed. ``keep_state=False`` (a still photo: no next frame)
+    returns no state — a 12 MP photo's per-tile memories would hold 2 GB for J4R-Net.
     """
     options = options or RestoreOptions()
     if image.ndim != 3 or image.shape[2] != 3:
@@ -169,6 +171,7 @@ def restore(
                 should_cancel,
                 on_tile,
                 dict(state or {}) if model.temporal else None,
+                keep_state,
                 notes,
             )
             break
@@ -209,6 +212,10 @@ def _backend_model(
         return "torch", model
 
 
+def _kept(states: dict[int, Any] | None, keep: bool) -> dict[int, Any] | None:
+    return states if keep else None
+
+
 def _restore_tiled(
     image: np.ndarray,
     model: RestorationModel,
@@ -221,6 +228,7 @@ def _restore_tiled(
     should_cancel: CancelFn | None,
     on_tile: TileFn | None,
     tile_states: dict[int, Any] | None,
+    keep_state: bool,
     notes: list[str],
 ) -> RestoreResult:
     height, width = image.shape[:2]
@@ -247,7 +255,10 @@ def _restore_tiled(
         try:
             tile_out, tile_maps, held = _run_tile(model, x, device, fp16, return_maps)
             if tile_states is not None:
-                tile_states[index] = model.get_state()
+                if keep_state:
+                    tile_states[index] = model.get_state()
+                else:
+                    tile_states.pop(index, None)  # used: dropped at once
         finally:
             if tile_states is not None:
                 model.reset_state()  # the memory lives in the result, never in the model between calls
@@ -278,12 +289,26 @@ def _restore_tiled(
             progress(index + 1, total)
     if single:
         return RestoreResult(
-            image_single, maps_single, specs, tile=tile, overlap=0, tiles=1, fp16=fp16, state=tile_states
+            image_single,
+            maps_single,
+            specs,
+            tile=tile,
+            overlap=0,
+            tiles=1,
+            fp16=fp16,
+            state=_kept(tile_states, keep_state),
         )
     np.divide(out, np.maximum(wsum, 1e-8), out=out)
     maps = {k: v / np.maximum(map_wsum[k], 1e-8) for k, v in map_acc.items()}
     return RestoreResult(
-        np.clip(out, 0, 1), maps, specs, tile=tile, overlap=overlap, tiles=total, fp16=fp16, state=tile_states
+        np.clip(out, 0, 1),
+        maps,
+        specs,
+        tile=tile,
+        overlap=overlap,
+        tiles=total,
+        fp16=fp16,
+        state=_kept(tile_states, keep_state),
     )
 
 

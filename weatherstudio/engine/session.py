@@ -426,6 +426,7 @@ class Session:
             should_cancel=should_cancel,
             on_tile=on_tile,
             state=state,
+            keep_state=frame_of is not None or state is not None or video,
         )
         out_maps, specs, notes = result.maps, result.specs, list(result.notes)
         if maps and not full_maps:
@@ -489,6 +490,7 @@ class Session:
 
         options = options or RestoreOptions(device=self.device)
         state: dict[int, Any] | None = None
+        sources = list(sources)
         for index, src in enumerate(sources):
             if should_cancel and should_cancel():
                 return
@@ -520,6 +522,7 @@ class Session:
                     should_cancel=should_cancel,
                     quality=quality,
                     state=state if carry else None,
+                    keep_state=carry and index + 1 < len(sources),  # the last file's memory has no next frame
                     loaded=loaded,
                 )
                 state = res.result.state if carry else None
