@@ -10,7 +10,8 @@ restore, one small restore in the same backend loads the network (and, for a run
 graph into the cache if it is not there yet and compiles it): the time is what a photo costs once the studio is
 open. ``torch-compile`` is ``torch.compile`` (inductor) on the torch path, measured here only. The ratio
 column is torch's time over the row's, same network and size, same run. A size whose estimated time (from the
-smaller sizes) exceeds --max-seconds is skipped and marked. Prints a table; not a pass/fail test.
+smaller sizes) exceeds --max-seconds is skipped and marked. ``--repeat N`` times the N-th restore of the same
+photo instead (steady state: compiles done). Prints a table; not a pass/fail test.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np, torch
 from weatherstudio.engine.restore import RestoreOptions, restore
 from weatherstudio.engine.loader import load_model
 arch, mp, device, backend, threads = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
+repeat = int(sys.argv[6])
 if threads:
     torch.set_num_threads(threads)
 h = int(round((mp * 1e6 * 3 / 4) ** 0.5)); w = int(round(h * 4 / 3))
@@ -43,6 +45,8 @@ warm = np.ascontiguousarray(img[:128, :128])
 restore(warm, model, opts)
 if device.startswith("cuda"):
     torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()
+for _ in range(repeat - 1):  # --repeat: earlier runs of the same photo (compiles, caches) are not timed
+    restore(img, model, opts, keep_state=False)
 t = time.perf_counter()
 res = restore(img, model, opts, keep_state=False)  # a photo, as `weatherstudio remove` runs it
 if device.startswith("cuda"):
@@ -55,9 +59,9 @@ print(json.dumps({"seconds": sec, "peak_mb": peak, "tiles": res.tiles, "tile": r
 """
 
 
-def measure(arch: str, mp: float, device: str, backend: str, threads: int) -> dict:
+def measure(arch: str, mp: float, device: str, backend: str, threads: int, repeat: int = 1) -> dict:
     proc = subprocess.run(
-        [sys.executable, "-c", CHILD, arch, str(mp), device, backend, str(threads)],
+        [sys.executable, "-c", CHILD, arch, str(mp), device, backend, str(threads), str(repeat)],
         capture_output=True,
         text=True,
         timeout=7200,
@@ -80,6 +84,7 @@ def main() -> None:
     p.add_argument("--devices", nargs="*", default=["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
     p.add_argument("--threads", type=int, default=0, help="torch/runtime threads (default: all cores)")
     p.add_argument("--max-seconds", type=float, default=400.0)
+    p.add_argument("--repeat", type=int, default=1, help="time the N-th restore of the photo (steady state)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     rows = []
@@ -104,7 +109,7 @@ def main() -> None:
                         print(f"{arch:<10} {backend:<13} {device:<6} {mp:>5g}  skipped: ~{estimate:.0f} s estimated")
                         rows.append({"model": arch, "backend": backend, "device": device, "mp": mp, "skipped": True})
                         continue
-                    r = measure(arch, mp, device, backend, args.threads)
+                    r = measure(arch, mp, device, backend, args.threads, args.repeat)
                     row = {"model": arch, "backend": backend, "device": device, "mp": mp, **r}
                     rows.append(row)
                     if "error" in r:

@@ -3,9 +3,11 @@
 torch is the reference, and the only path for intermediate maps (the inspector), training, fine-tuning and
 CUDA. For a plain restore on a CPU the same network's ONNX graph (:mod:`weatherstudio.engine.onnx_export`:
 checked against torch to under 1/255 when it is made) runs in a runtime built for CPU inference — measured
-here 1.3–3.5× faster per tile than torch for the five networks (``benchmarks/speed.py``). ``auto`` picks, on a
-CPU and without maps, OpenVINO, else ONNX Runtime, else torch, by what is installed; fp32 throughout (bf16 moved
-outputs by more than 1/255).
+here 1.5–2.6× faster than torch on a photo of 2–12 MP, depending on the network (``benchmarks/speed.py``,
+the README's Speed section). ``auto`` picks, on a
+CPU and without maps, OpenVINO, else ONNX Runtime, else torch, by what is installed (ONNX Runtime first for
+LPNet and DesnowNet, where it measured faster); fp32 throughout (bf16 moved J4R-Net's frames of the bundled clip
+by up to 0.007, LPNet's and resdesnow's outputs by 0.01–0.02, over the 1/255 bar).
 
 An exported graph is made once per weights and kept in the user's cache folder
 (``$WEATHERSTUDIO_CACHE``, else ``$XDG_CACHE_HOME``/``~/.cache``, ``/weatherstudio/graphs``), named by a digest
@@ -33,6 +35,14 @@ from weatherstudio.models.base import MapSpec, ModelOutput, RestorationModel
 
 BACKENDS = ("auto", "torch", "openvino", "onnxruntime")
 RUNTIMES = ("openvino", "onnxruntime")  # auto's order of preference
+#: Networks for which ``auto`` prefers ONNX Runtime, as measured (benchmarks/speed.py, one thread of this 2-core
+#: CPU): DesnowNet 1.54× torch's speed in ONNX Runtime at 2 MP, 1.37× in OpenVINO (with 1.8× the memory); LPNet
+#: 1.09× against 0.63× at 2 MP (OpenVINO's compiles of its many small layers, before they are cached), 1.66×
+#: against 1.76× at 12 MP.
+RUNTIME_ORDER: dict[str, tuple[str, ...]] = {
+    "desnownet": ("onnxruntime", "openvino"),
+    "lpnet": ("onnxruntime", "openvino"),
+}
 
 
 class BackendError(WeatherStudioError):
@@ -51,16 +61,17 @@ def available_backends() -> list[str]:
     return ["auto", "torch", *(b for b in RUNTIMES if installed(b))]
 
 
-def resolve_backend(name: str | None, device: torch.device, return_maps: bool) -> str:
+def resolve_backend(name: str | None, device: torch.device, return_maps: bool, arch: str = "") -> str:
     """The backend a restore uses: torch on CUDA and whenever maps are asked for; ``auto`` → the first installed
-    runtime. An explicitly named runtime that is not installed is an error (never a silent fallback)."""
+    runtime in ``arch``'s order of preference. An explicitly named runtime that is not installed is an error
+    (never a silent fallback)."""
     name = (name or "auto").lower()
     if name not in BACKENDS:
         raise BackendError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
     if name == "torch" or device.type != "cpu" or return_maps:
         return "torch"
     if name == "auto":
-        return next((b for b in RUNTIMES if installed(b)), "torch")
+        return next((b for b in RUNTIME_ORDER.get(arch, RUNTIMES) if installed(b)), "torch")
     if not installed(name):
         raise BackendError(f"the {name} backend is not installed (pip install {name})")
     return name

@@ -199,7 +199,7 @@ def _backend_model(
     a runtime cannot take the network, a named runtime raises."""
     from weatherstudio.engine.backends import BackendError, resolve_backend, runtime_model
 
-    backend = resolve_backend(options.backend, device, options.return_maps)
+    backend = resolve_backend(options.backend, device, options.return_maps, model.arch)
     auto = (options.backend or "auto").lower() == "auto"
     if backend == "torch" or (auto and pixels < AUTO_RUNTIME_PIXELS):
         return "torch", model
