@@ -42,6 +42,10 @@ def test_settings_persist_across_windows(qtbot, settings: Settings, photo: Path)
     first.model_panel.tile.setValue(256)
     first.model_panel.overlap.setValue(32)
     first.model_panel.maps.setChecked(False)
+    backends = [first.model_panel.backend.itemData(i) for i in range(first.model_panel.backend.count())]
+    assert backends[:2] == ["auto", "torch"]  # then each runtime installed here
+    first.model_panel.backend.setCurrentIndex(backends.index("torch"))
+    assert first.request_fields()["backend"] == "torch"
     first.debounce.stop()
     first.set_mode("diff")
     first.set_theme("dark")
@@ -55,6 +59,7 @@ def test_settings_persist_across_windows(qtbot, settings: Settings, photo: Path)
     assert p.tile.value() == 256
     assert p.overlap.value() == 32
     assert not p.maps.isChecked()
+    assert p.backend.currentData() == "torch"
     assert second.viewer.mode == "diff"
     assert second.commands["mode_diff"].isChecked()
     assert second.settings.get("theme") == "dark"
