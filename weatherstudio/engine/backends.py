@@ -6,7 +6,7 @@ checked against torch to under 1/255 when it is made) runs in a runtime built fo
 here 1.5–2.6× faster than torch on a photo of 2–12 MP, depending on the network (``benchmarks/speed.py``,
 the README's Speed section). ``auto`` picks, on a
 CPU and without maps, OpenVINO, else ONNX Runtime, else torch, by what is installed (ONNX Runtime first for
-LPNet and DesnowNet, where it measured faster); fp32 throughout (bf16 moved J4R-Net's frames of the bundled clip
+LPNet, where it measured faster on a first photo); fp32 throughout (bf16 moved J4R-Net's frames of the bundled clip
 by up to 0.007, LPNet's and resdesnow's outputs by 0.01–0.02, over the 1/255 bar).
 
 An exported graph is made once per weights and kept in the user's cache folder
@@ -35,14 +35,10 @@ from weatherstudio.models.base import MapSpec, ModelOutput, RestorationModel
 
 BACKENDS = ("auto", "torch", "openvino", "onnxruntime")
 RUNTIMES = ("openvino", "onnxruntime")  # auto's order of preference
-#: Networks for which ``auto`` prefers ONNX Runtime, as measured (benchmarks/speed.py, one thread of this 2-core
-#: CPU): DesnowNet 1.54× torch's speed in ONNX Runtime at 2 MP, 1.37× in OpenVINO (with 1.8× the memory); LPNet
-#: 1.09× against 0.63× at 2 MP (OpenVINO's compiles of its many small layers, before they are cached), 1.66×
-#: against 1.76× at 12 MP.
-RUNTIME_ORDER: dict[str, tuple[str, ...]] = {
-    "desnownet": ("onnxruntime", "openvino"),
-    "lpnet": ("onnxruntime", "openvino"),
-}
+#: Networks for which ``auto`` prefers ONNX Runtime, as measured (benchmarks/speed.py on this 2-core CPU): LPNet
+#: 1.09× torch's speed against OpenVINO's 0.63× on a first 2 MP photo (OpenVINO compiles its many small layers
+#: for each tile shape before they are cached), 1.69× against 1.78× at 12 MP.
+RUNTIME_ORDER: dict[str, tuple[str, ...]] = {"lpnet": ("onnxruntime", "openvino")}
 
 
 class BackendError(WeatherStudioError):
