@@ -11,7 +11,8 @@ by up to 0.007, LPNet's and resdesnow's outputs by 0.01–0.02, over the 1/255 b
 
 An exported graph is made once per weights and kept in the user's cache folder
 (``$WEATHERSTUDIO_CACHE``, else ``$XDG_CACHE_HOME``/``~/.cache``, ``/weatherstudio/graphs``), named by a digest
-of the weights, the network's config and the exporter, so a changed weight file gets a new graph.
+of the weights, the network's config, its code and the exporter, so a changed weight file (or network) gets a
+new graph.
 """
 
 from __future__ import annotations
@@ -86,13 +87,26 @@ def cache_dir() -> Path:
     return base / "weatherstudio" / "graphs"
 
 
+@functools.cache
+def _code_digest(module_name: str) -> bytes:
+    """The source of the network's module and of what its graph is traced through (a code change, a new graph)."""
+    names = [module_name, "weatherstudio.models.base", "weatherstudio.models.blocks", "weatherstudio.core.pyramid"]
+    h = hashlib.sha256()
+    for name in [*names, "weatherstudio.engine.onnx_export"]:
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.origin and Path(spec.origin).is_file():
+            h.update(Path(spec.origin).read_bytes())
+    return h.digest()
+
+
 def weights_digest(model: RestorationModel) -> str:
-    """A digest of what the exported graph depends on: the tensors, the config and the exporter."""
+    """A digest of what the exported graph depends on: the tensors, the config, the code and the exporter."""
     from weatherstudio import __version__
     from weatherstudio.engine.onnx_export import OPSET
 
     h = hashlib.sha256()
     h.update(json.dumps([model.arch, model.config, OPSET, torch.__version__, __version__], default=str).encode())
+    h.update(_code_digest(type(model).__module__))
     for name, t in sorted(model.state_dict().items()):
         h.update(name.encode())
         h.update(t.detach().cpu().contiguous().float().numpy().tobytes())
