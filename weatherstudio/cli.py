@@ -105,7 +105,7 @@ def _remove_videos(args: argparse.Namespace, videos: list[Path], session, choice
 def cmd_remove(args: argparse.Namespace) -> int:
     from weatherstudio.core.image_io import list_images
     from weatherstudio.core.video_io import WRITE_SUFFIXES, is_video_file
-    from weatherstudio.engine.backends import describe
+    from weatherstudio.engine.backends import where_it_ran
     from weatherstudio.engine.pipeline import output_path_for
     from weatherstudio.engine.session import Session, model_choice
 
@@ -186,7 +186,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
         r = outcome.result
         size = f"{r.image.shape[1]}×{r.image.shape[0]}"
         how = f"{decision.message()}, " if decision is not None else ""
-        where = r.device if r.backend == "torch" else f"{r.device}, {describe(r.backend)}"
+        where = where_it_ran(r.device, r.backend)
         print(f"{src} -> {outcome.output}  ({how}{size}, {r.seconds:.2f} s, {r.tiles} tile(s), {where})")
         for note in r.notes:
             print(f"  note: {note}")

@@ -185,7 +185,7 @@ class VideoReader:
         self._stream.thread_type = "AUTO"
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self._cache_size = max(2, cache_frames)
-        self._raw: OrderedDict[int, Any] = OrderedDict()  # decoded pictures (the codec's YUV), not yet RGB
+        self._raw: OrderedDict[int, tuple[Any, int]] = OrderedDict()  # decoded pictures (YUV) and their bytes
         self._raw_bytes = 0
         self._raw_budget = max(0, raw_cache_bytes)
         self._nal_length = _avcc_nal_length(self._stream)
@@ -320,7 +320,7 @@ class VideoReader:
             self._cache.move_to_end(index)
             return self._cache[index]
         if index in self._raw:
-            return self._keep(index, self._to_rgb(self._raw[index]))
+            return self._keep(index, self._to_rgb(self._raw[index][0]))
         first = not self._decodes_forward_to(index)
         if first:
             self._seek(index)
@@ -406,11 +406,10 @@ class VideoReader:
         size = sum(int(p.buffer_size) for p in frame.planes)
         if size > self._raw_budget or index in self._raw:
             return
-        self._raw[index] = frame
+        self._raw[index] = (frame, size)
         self._raw_bytes += size
         while self._raw_bytes > self._raw_budget:
-            _, old = self._raw.popitem(last=False)
-            self._raw_bytes -= sum(int(p.buffer_size) for p in old.planes)
+            self._raw_bytes -= self._raw.popitem(last=False)[1][1]
 
     def _to_rgb(self, frame: Any) -> np.ndarray:
         """Upright float32 RGB by the frame's own matrix and range: 16-bit for deep sources, 8-bit otherwise."""

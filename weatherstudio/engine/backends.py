@@ -298,6 +298,11 @@ def _param_version(model: RestorationModel) -> tuple[int, ...]:
     return tuple(int(p._version) for p in model.state_dict(keep_vars=True).values())
 
 
+def where_it_ran(device: str, backend: str) -> str:
+    """The device a restore reports, with the runtime's name when it was not torch ("cpu (2 threads), OpenVINO …")."""
+    return device if backend == "torch" else f"{device}, {describe(backend)}"
+
+
 @functools.cache
 def describe(backend: str) -> str:
     """``backend`` with its library version, for notes and reports."""

@@ -212,10 +212,6 @@ def _backend_model(
         return "torch", model
 
 
-def _kept(states: dict[int, Any] | None, keep: bool) -> dict[int, Any] | None:
-    return states if keep else None
-
-
 def _restore_tiled(
     image: np.ndarray,
     model: RestorationModel,
@@ -287,6 +283,7 @@ def _restore_tiled(
             on_tile(t, tile_out)
         if progress:
             progress(index + 1, total)
+    states_out = tile_states if keep_state else None
     if single:
         return RestoreResult(
             image_single,
@@ -296,7 +293,7 @@ def _restore_tiled(
             overlap=0,
             tiles=1,
             fp16=fp16,
-            state=_kept(tile_states, keep_state),
+            state=states_out,
         )
     np.divide(out, np.maximum(wsum, 1e-8), out=out)
     maps = {k: v / np.maximum(map_wsum[k], 1e-8) for k, v in map_acc.items()}
@@ -308,7 +305,7 @@ def _restore_tiled(
         overlap=overlap,
         tiles=total,
         fp16=fp16,
-        state=_kept(tile_states, keep_state),
+        state=states_out,
     )
 
 

@@ -445,15 +445,14 @@ class Session:
         if frame_of is not None:
             self.remember_frame(frame_of[0], frame_of[1], ready, options, result.state)
         seconds = time.perf_counter() - started
-        from weatherstudio.engine.backends import describe
+        from weatherstudio.engine.backends import where_it_ran
 
-        where = result.device if result.backend == "torch" else f"{result.device}, {describe(result.backend)}"
         return ImageResult(
             result.image,
             out_maps,
             specs,
             seconds,
-            where,
+            where_it_ran(result.device, result.backend),
             result.tiles,
             result.tile,
             notes,
