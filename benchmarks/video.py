@@ -1,6 +1,7 @@
 """Video: how fast a frame shows when scrubbing, and what decode + encode cost on top of the network.
 
     python benchmarks/video.py [--sizes 640x480 1920x1080] [--models lpnet resdesnow ...] [--frames 8]
+                               [--speed fast|balanced|small] [--encoders h264 hevc ...]
 
 For each size, a synthetic H.264 clip (a moving scene, keyframe every 48 frames, 2 B-frames, AAC sound) is
 written to a temporary folder. Then:
@@ -10,9 +11,13 @@ written to a temporary folder. Then:
   frames back (pictures held from the way there) and 10 frames on in the same group of pictures (what a slow
   drag asks: the decoder carries on instead of seeking again);
 * **per network** (shipped weights): the network's own seconds per frame on the decoded frames (restore only),
-  and ``Session.restore_video`` on the same frames (decode + restore + encode H.264 + copy the sound) — the
-  overhead is the difference, as a share of the export time; the first restored frame after a seek (with a
-  temporal network's warm-up) is the "restored frame shown" latency.
+  timed before and after ``Session.restore_video`` on the same frames (decode + restore + encode H.264 + copy
+  the sound; the faster of the two runs counts) — the overhead is the difference, as a share of the export
+  time, fixed costs (opening, the encoder's start and flush) included, so use enough ``--frames`` (24+); the
+  first restored frame after a seek (with a temporal network's warm-up) is the "restored frame shown" latency;
+* **encoders** (``--encoders``): each codec at each encoder speed on the decoded frames — milliseconds a frame
+  (wall clock, and CPU time over all threads: what an export's network loses), file size, and PSNR-Y of what
+  it wrote against what it was given (the price of a faster speed).
 
 Prints a table; not a pass/fail test.
 """
@@ -102,7 +107,34 @@ def seek_times(path: Path) -> dict[str, float]:
     return {k: 1000 * float(np.median(v)) for k, v in times.items() if v}
 
 
-def network_times(path: Path, arch: str, frames: int, out_dir: Path) -> tuple[float, float, float]:
+def encoder_table(path: Path, codecs: list[str], frames: int, out_dir: Path) -> None:
+    """ms a frame, size and PSNR-Y of each codec × speed on ``frames`` decoded frames of ``path``."""
+    from weatherstudio.core.metrics import psnr_y
+    from weatherstudio.core.video_io import CODECS, ENCODER_SPEED, SPEEDS, VideoReader, VideoWriter
+
+    suffix = {"vp9": ".webm", "prores": ".mov"}
+    print(f"{'codec':<7} {'speed':<9} {'encode ms/frame':>16} {'CPU ms/frame':>13} {'size kB':>8} {'PSNR-Y dB':>10}")
+    with VideoReader(path) as r:
+        given = [r.frame(i).copy() for i in range(frames)]
+        for codec in codecs:
+            speeds = SPEEDS if codec in ENCODER_SPEED else SPEEDS[:1]
+            for speed in speeds:
+                out = out_dir / f"enc_{codec}_{speed}{suffix.get(codec, '.mkv')}"
+                q = CODECS[codec].default_quality if CODECS[codec].quality else None
+                t, cpu = time.perf_counter(), time.process_time()
+                w = VideoWriter(out, r, codec, q, overwrite=True, speed=speed)
+                for i, f in enumerate(given):
+                    w.write(i, f)
+                w.finish()
+                ms = (time.perf_counter() - t) / frames * 1000
+                cpu_ms = (time.process_time() - cpu) / frames * 1000  # all threads: what it takes from a network
+                with VideoReader(out) as back:
+                    score = float(np.mean([psnr_y(back.frame(i), f) for i, f in enumerate(given)]))
+                size_kb = out.stat().st_size / 1024
+                print(f"{codec:<7} {speed:<9} {ms:>16.1f} {cpu_ms:>13.1f} {size_kb:>8.0f} {score:>10.2f}")
+
+
+def network_times(path: Path, arch: str, frames: int, out_dir: Path, speed: str = "fast") -> tuple[float, float, float]:
     """(restore s/frame, export s/frame, first restored frame after a seek in s) for ``arch``."""
     from weatherstudio.core.video_io import VideoReader
     from weatherstudio.engine.restore import RestoreOptions, restore
@@ -116,16 +148,21 @@ def network_times(path: Path, arch: str, frames: int, out_dir: Path) -> tuple[fl
     state = None
     for f in decoded[:2]:  # warm-up on whole frames, memory carried: first-touch memory is not counted
         state = restore(f, ready.model, options, state=state).state
-    t = time.perf_counter()
-    state = None
-    for f in decoded:
-        state = restore(f, ready.model, options, state=state).state
-    model_s = (time.perf_counter() - t) / frames
+
+    def model_only() -> float:
+        t = time.perf_counter()
+        state = None
+        for f in decoded:
+            state = restore(f, ready.model, options, state=state).state
+        return (time.perf_counter() - t) / frames
+
+    before = model_only()
     t = time.perf_counter()
     session.restore_video(
-        path, out_dir / f"{arch}.mp4", ModelChoice(arch), options, frames=f"0:{frames}", overwrite=True
+        path, out_dir / f"{arch}.mp4", ModelChoice(arch), options, frames=f"0:{frames}", overwrite=True, speed=speed
     )
     export_s = (time.perf_counter() - t) / frames
+    model_s = min(before, model_only())  # the network alone, timed before and after the export: the faster run
     target = frames + 5
     frame = session.video_frame(path, target)
     t = time.perf_counter()
@@ -141,6 +178,9 @@ def main() -> None:
     p.add_argument("--frames", type=int, default=8, help="frames restored per network and size")
     p.add_argument("--clip-frames", type=int, default=120, help="length of the synthetic clip")
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
+    p.add_argument("--speed", default="fast", help="the export's encoder speed (fast, balanced, small)")
+    p.add_argument("--encoders", nargs="*", default=[], help="also time these codecs at every encoder speed")
+    p.add_argument("--no-seek", action="store_true", help="skip the seek timings")
     args = p.parse_args()
     if args.threads:
         import torch
@@ -151,19 +191,26 @@ def main() -> None:
         for size in args.sizes:
             w, h = (int(v) for v in size.split("x"))
             clip = write_clip(tmp / f"clip_{size}.mp4", w, h, max(args.clip_frames, args.frames + 8))
-            t = seek_times(clip)
-            print(
-                f"\n{size} H.264 (keyframe every 48, 2 B-frames): after a far seek, first picture (its keyframe) "
-                f"{t['key']:.0f} ms, exact frame {t['far']:.0f} ms; +1 frame {t['next']:.1f} ms; back 1 frame "
-                f"{t['back']:.2f} ms (cached); back 10 frames {t['back10']:.1f} ms (held pictures); "
-                f"10 frames on {t['fwd10']:.0f} ms (decoding on)"
-            )
+            if args.encoders:
+                print(f"\n{size}: encoders on {args.frames} decoded frames")
+                encoder_table(clip, args.encoders, args.frames, tmp)
+            if not args.no_seek:
+                t = seek_times(clip)
+                print(
+                    f"\n{size} H.264 (keyframe every 48, 2 B-frames): after a far seek, first picture (its "
+                    f"keyframe) {t['key']:.0f} ms, exact frame {t['far']:.0f} ms; +1 frame {t['next']:.1f} ms; back "
+                    f"1 frame {t['back']:.2f} ms (cached); back 10 frames {t['back10']:.1f} ms (held pictures); "
+                    f"10 frames on {t['fwd10']:.0f} ms (decoding on)"
+                )
+            if not args.models:
+                continue
+            print(f"\n{size}: export with encoder speed {args.speed!r}")
             print(
                 f"{'network':<10} {'restore s/frame':>16} {'export s/frame':>15} {'overhead':>9} "
                 f"{'model fps':>10} {'export fps':>11} {'restored after seek s':>22}"
             )
             for arch in args.models:
-                model_s, export_s, first_s = network_times(clip, arch, args.frames, tmp)
+                model_s, export_s, first_s = network_times(clip, arch, args.frames, tmp, args.speed)
                 overhead = (export_s - model_s) / export_s
                 print(
                     f"{arch:<10} {model_s:>16.3f} {export_s:>15.3f} {overhead:>8.1%} {1 / model_s:>10.2f} "

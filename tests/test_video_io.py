@@ -415,3 +415,23 @@ def test_a_range_starts_at_zero_and_its_sound_ends_with_it(tmp_path: Path) -> No
     frame = 1024 / 48000
     assert abs(start) <= frame
     assert abs(end - 6 / 24) <= 2 * frame  # the sound of frames 12–17 only
+
+
+@pytest.mark.parametrize(("speed", "preset_marks"), [("fast", b"subme=2"), ("small", b"subme=8")])
+def test_encoder_speed_reaches_x264(tmp_path: Path, speed: str, preset_marks: bytes) -> None:
+    """x264 writes its settings into the stream: "fast" is its veryfast preset (subme 2), "small" slow (8)."""
+    src = _clip(tmp_path / "s.mkv", n=3, audio=False)
+    with VideoReader(src) as r:
+        w = VideoWriter(tmp_path / f"{speed}.mp4", r, speed=speed)
+        for i in range(r.frame_count):
+            w.write(i, r.frame(i))
+        w.finish()
+    data = (tmp_path / f"{speed}.mp4").read_bytes()
+    assert b"x264 - core" in data and preset_marks in data and b"crf=18.0" in data
+
+
+def test_an_unknown_encoder_speed_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    src = _clip(tmp_path / "s.mkv", n=2, audio=False)
+    with VideoReader(src) as r, pytest.raises(VideoError, match="unknown encoder speed 'warp'"):
+        VideoWriter(tmp_path / "out.mp4", r, speed="warp")
+    assert list(tmp_path.iterdir()) == [src]

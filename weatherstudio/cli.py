@@ -74,6 +74,7 @@ def _remove_videos(args: argparse.Namespace, videos: list[Path], session, choice
                 frames=args.frames,
                 codec=args.codec,
                 quality=args.crf,
+                speed=args.speed,
                 overwrite=args.overwrite,
                 maps_dir=Path(args.maps) if args.maps else None,
                 fps=args.fps,
@@ -637,6 +638,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--frames", metavar="A:B", help="video: restore frames A to B − 1 only (from 0)")
     r.add_argument("--codec", choices=["h264", "hevc", "vp9", "av1", "prores", "ffv1"], help="video: the encoder")
     r.add_argument("--crf", type=int, help="video: quality (x264/x265/VP9/AV1 CRF; ProRes profile 0–3)")
+    r.add_argument(
+        "--speed",
+        choices=["fast", "balanced", "small"],
+        default="fast",
+        help="video: encoder speed against file size (default fast: x264 veryfast; balanced: medium; small: slow)",
+    )
     r.add_argument("--fps", type=float, default=24.0, help="a folder of frames written as a video: its frame rate")
     r.set_defaults(func=cmd_remove)
 

@@ -100,3 +100,19 @@ def test_a_broken_video_after_a_good_one_keeps_the_good_one(qtbot, window, clip:
     with qtbot.waitSignal(window.restore_done, timeout=60_000):
         window.timeline.set_frame(3, emit=True)
     assert window.result.request.frame == 3
+
+
+def test_the_export_dialog_offers_encoder_speeds_where_the_codec_has_them(qtbot, clip: Path) -> None:
+    from weatherstudio.gui.video_export import ExportDialog
+
+    dialog = ExportDialog(clip, 10)
+    qtbot.addWidget(dialog)
+    dialog.codec.setCurrentIndex(dialog.codec.findData("prores"))
+    assert not dialog.speed.isEnabled()  # ProRes and FFV1 have one speed
+    assert dialog.path.text().endswith(".mov")
+    dialog.codec.setCurrentIndex(dialog.codec.findData("h264"))
+    assert dialog.speed.isEnabled()
+    dialog.speed.setCurrentIndex(dialog.speed.findData("small"))
+    out, codec, quality, span, overwrite, speed = dialog.values()
+    assert (codec, speed, span, overwrite) == ("h264", "small", "0:10", False)
+    assert out.suffix == ".mov" and not out.exists()  # H.264 fits the .mov the ProRes choice suggested

@@ -66,6 +66,19 @@ CODECS: dict[str, CodecChoice] = {
     "prores": CodecChoice("prores_ks", "yuv422p10le", "profile", 3, (".mov", ".mkv"), "yuv444p10le"),
     "ffv1": CodecChoice("ffv1", "yuv444p", "", 0, (".mkv",), "yuv444p"),
 }
+#: Encoder speed, traded against file size at the same quality setting. "fast" is the default: the network is
+#: the slow part of an export, and x264's "veryfast" costs ~40 ms a 1080p frame here against "medium"'s ~85, for
+#: a file a few per cent larger at the same CRF (``benchmarks/video.py --encoders`` measures both).
+SPEEDS = ("fast", "balanced", "small")
+ENCODER_SPEED: dict[str, dict[str, dict[str, str]]] = {
+    "h264": {s: {"preset": p} for s, p in zip(SPEEDS, ("veryfast", "medium", "slow"), strict=True)},
+    "hevc": {
+        s: {"preset": p, "x265-params": "log-level=error"}
+        for s, p in zip(SPEEDS, ("veryfast", "medium", "slow"), strict=True)
+    },
+    "vp9": {s: {"deadline": "good", "cpu-used": c, "row-mt": "1"} for s, c in zip(SPEEDS, "521", strict=True)},
+    "av1": {s: {"preset": p} for s, p in zip(SPEEDS, ("10", "8", "5"), strict=True)},
+}
 #: The codec each container gets when none is named.
 DEFAULT_CODEC = {".webm": "vp9"}
 #: Containers an export writes (AVI is read, not written: its muxer cannot keep variable timestamps).
@@ -420,7 +433,7 @@ class VideoReader:
             src_color_range=int(frame.color_range or 1),
         )
         scale = np.float32(65535.0 if deep else 255.0)
-        arr = rgb.to_ndarray().astype(np.float32) / scale
+        arr = np.divide(rgb.to_ndarray(), scale, dtype=np.float32)
         if self.info.rotation:
             arr = np.ascontiguousarray(np.rot90(arr, k=-(self.info.rotation // 90)))
         return arr
@@ -508,9 +521,12 @@ class FrameSequence:
         self.close()
 
 
-def open_video(path: str | os.PathLike[str], fps: float = 24.0) -> VideoReader | FrameSequence:
-    """A video file, or a folder of frames played at ``fps``."""
-    return FrameSequence(path, fps) if Path(path).is_dir() else VideoReader(path)
+def open_video(path: str | os.PathLike[str], fps: float = 24.0, streaming: bool = False) -> VideoReader | FrameSequence:
+    """A video file, or a folder of frames played at ``fps``. ``streaming``: frames will be read once, in order
+    (an export), so nothing is held for stepping back — held frames would make every new one fresh memory."""
+    if Path(path).is_dir():
+        return FrameSequence(path, fps)
+    return VideoReader(path, cache_frames=2, raw_cache_bytes=0) if streaming else VideoReader(path)
 
 
 def is_video_file(path: str | os.PathLike[str]) -> bool:
@@ -553,8 +569,10 @@ class VideoWriter:
         quality: int | None = None,
         overwrite: bool = False,
         start: int = 0,
+        speed: str = "fast",
     ) -> None:
-        """``start``: the first frame that will be written (a range's sound starts at its time)."""
+        """``start``: the first frame that will be written (a range's sound starts at its time); ``speed``: one
+        of :data:`SPEEDS` (ProRes and FFV1 have one speed)."""
         av = _av()
         self.dst = Path(dst)
         suffix = self.dst.suffix.lower()
@@ -568,6 +586,8 @@ class VideoWriter:
         if name not in CODECS:
             raise VideoError(f"unknown codec {name!r}; one of {', '.join(CODECS)}")
         choice = CODECS[name]
+        if speed not in SPEEDS:
+            raise VideoError(f"unknown encoder speed {speed!r}; one of {', '.join(SPEEDS)}")
         if suffix not in choice.containers:
             raise VideoError(f"{name} does not go in a {suffix} file; use {', '.join(choice.containers)}")
         self.source = source
@@ -580,6 +600,8 @@ class VideoWriter:
         self.pad = ((-self.height) % sub, (-self.width) % sub)  # rows, columns added for the encoder
         self.dst.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = self.dst.with_name(f".{self.dst.stem}.{secrets.token_hex(4)}.part{suffix}")
+        if name == "av1":
+            os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its whole configuration otherwise; errors only
         try:
             self._out = av.open(str(self.tmp), mode="w")
             self._video = self._out.add_stream(choice.encoder, rate=info.fps)
@@ -589,7 +611,7 @@ class VideoWriter:
             self._video.time_base = info.time_base
             self._video.codec_context.time_base = info.time_base
             q = choice.default_quality if quality is None else int(quality)
-            options = {}
+            options = dict(ENCODER_SPEED.get(name, {}).get(speed, {}))
             if choice.quality == "crf":
                 options["crf"] = str(q)
                 if name == "vp9":
@@ -623,16 +645,20 @@ class VideoWriter:
         self._origin = source._pts[first]  # the first written frame's timestamp becomes 0 (a range, or a TS file)
         self._start_time = float(self._origin * info.time_base)
         self._end_time: float | None = None  # the end of the last written frame
+        self._scratch: np.ndarray | None = None  # write()'s float buffer, reused frame to frame
 
     def write(self, index: int, rgb: np.ndarray) -> None:
         """Encode the restored frame ``index`` (H×W×3 float32 in [0, 1]) with that frame's timestamp; the
         sound up to this frame's time is muxed alongside, so memory stays bounded however long the clip."""
         av = _av()
         deep = _bit_depth(self._video.pix_fmt) > 8  # ProRes: 10 bits from the float frame, not 8
-        if deep:
-            pixels = np.clip(rgb * 65535.0 + 0.5, 0, 65535).astype(np.uint16)
-        else:
-            pixels = np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        top = 65535.0 if deep else 255.0
+        if self._scratch is None or self._scratch.shape != rgb.shape:
+            self._scratch = np.empty(rgb.shape, np.float32)
+        scaled = np.multiply(rgb, np.float32(top), out=self._scratch, casting="unsafe")
+        scaled += np.float32(0.5)
+        np.clip(scaled, 0, top, out=scaled)
+        pixels = scaled.astype(np.uint16 if deep else np.uint8)
         if any(self.pad):
             pixels = np.pad(pixels, ((0, self.pad[0]), (0, self.pad[1]), (0, 0)), mode="edge")
         rgb_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb48le" if deep else "rgb24")

@@ -547,6 +547,7 @@ class Session:
         frames: str | None = None,
         codec: str | None = None,
         quality: int | None = None,
+        speed: str = "fast",
         overwrite: bool = False,
         maps_dir: Path | None = None,
         fps: float = 24.0,
@@ -557,7 +558,8 @@ class Session:
         memory carried frame to frame, one state per tile; a range that starts mid-clip is warmed up on the
         ``warmup_frames`` before it), the source's timestamps, sound and subtitles kept (see
         :mod:`weatherstudio.core.video_io`). Cancel leaves no file. ``progress(done, total)`` per frame.
-        ``source`` may be a folder of frames (played at ``fps``); ``maps_dir`` gets every frame's maps."""
+        ``source`` may be a folder of frames (played at ``fps``); ``maps_dir`` gets every frame's maps;
+        ``speed``: the encoder's speed against file size (:data:`~weatherstudio.core.video_io.SPEEDS`)."""
         from weatherstudio.core.streaming import ReadAhead, WriteBehind
         from weatherstudio.core.video_io import VideoWriter, open_video
         from weatherstudio.engine.pipeline import write_maps
@@ -565,11 +567,11 @@ class Session:
 
         options = replace(options or RestoreOptions(device=self.device), return_maps=False)
         started = time.perf_counter()
-        with open_video(source, fps) as reader:
+        with open_video(source, fps, streaming=True) as reader:
             span = parse_frame_range(frames, reader.frame_count)
             decision = self.decide(choice, reader.frame(0), video=True)  # the first frame decides, as in the studio
             ready = None if decision.pass_through else self.model(decision.choice)
-            writer = VideoWriter(output, reader, codec, quality, overwrite=overwrite, start=span.start)
+            writer = VideoWriter(output, reader, codec, quality, overwrite=overwrite, start=span.start, speed=speed)
             behind = WriteBehind(writer.write, writer.finish, writer.abort)
             try:
                 state = None

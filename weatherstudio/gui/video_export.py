@@ -32,6 +32,11 @@ CODEC_LABELS = {
     "prores": "ProRes (editing)",
     "ffv1": "FFV1 (lossless, mkv)",
 }
+SPEED_LABELS = {
+    "fast": "Fast (larger file)",
+    "balanced": "Balanced",
+    "small": "Smaller file (slow)",
+}
 SUFFIX = {"h264": ".mp4", "hevc": ".mp4", "vp9": ".webm", "av1": ".mkv", "prores": ".mov", "ffv1": ".mkv"}
 
 
@@ -60,6 +65,10 @@ class ExportDialog(QDialog):
             self.codec.addItem(CODEC_LABELS.get(name, name), name)
         self.quality = QSpinBox(minimum=0, maximum=63)
         self.quality.setToolTip("CRF for H.264/HEVC/VP9/AV1 (lower: better, larger); ProRes: profile 0–3")
+        self.speed = QComboBox()
+        for name, label in SPEED_LABELS.items():
+            self.speed.addItem(label, name)
+        self.speed.setToolTip("Encoder speed against file size at the same quality (ProRes and FFV1: one speed)")
         self.path = QLineEdit()
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
@@ -74,6 +83,7 @@ class ExportDialog(QDialog):
         form = QFormLayout(self)
         form.addRow("Codec", self.codec)
         form.addRow("Quality", self.quality)
+        form.addRow("Encoder speed", self.speed)
         form.addRow("Frames", span)
         form.addRow("Save as", where)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
@@ -86,12 +96,13 @@ class ExportDialog(QDialog):
         self._on_codec()
 
     def _on_codec(self) -> None:
-        from weatherstudio.core.video_io import CODECS
+        from weatherstudio.core.video_io import CODECS, ENCODER_SPEED
 
         name = self.codec.currentData()
         choice = CODECS[name]
         self.quality.setEnabled(bool(choice.quality))
         self.quality.setValue(choice.default_quality)
+        self.speed.setEnabled(name in ENCODER_SPEED)
         current = Path(self.path.text()) if self.path.text() else None
         if current is None or current.suffix.lower() not in choice.containers:
             self.path.setText(str(suggested_video_path(self.source, name)))
@@ -116,14 +127,15 @@ class ExportDialog(QDialog):
             self.overwrite = True
         super().accept()
 
-    def values(self) -> tuple[Path, str, int | None, str, bool]:
-        """Output, codec, quality, the range as ``A:B``, and whether the user agreed to replace the output."""
+    def values(self) -> tuple[Path, str, int | None, str, bool, str]:
+        """Output, codec, quality, the range as ``A:B``, whether the user agreed to replace the output, and the
+        encoder speed."""
         from weatherstudio.core.video_io import CODECS
 
         name = self.codec.currentData()
         quality = self.quality.value() if CODECS[name].quality else None
         span = f"{self.first.value()}:{self.last.value() + 1}"
-        return Path(self.path.text()), name, quality, span, self.overwrite
+        return Path(self.path.text()), name, quality, span, self.overwrite, self.speed.currentData()
 
 
 class VideoExportWorker(SessionThread):
@@ -142,10 +154,12 @@ class VideoExportWorker(SessionThread):
         frames: str | None,
         overwrite: bool = False,
         parent: QWidget | None = None,
+        speed: str = "fast",
     ) -> None:
         super().__init__(parent, request.threads)
         self.source, self.output, self.request = Path(source), Path(output), request
         self.codec, self.quality, self.frames, self.overwrite = codec, quality, frames, overwrite
+        self.speed = speed
         self._cancel = threading.Event()
 
     def cancel(self) -> None:
@@ -164,6 +178,7 @@ class VideoExportWorker(SessionThread):
                 frames=self.frames,
                 codec=self.codec,
                 quality=self.quality,
+                speed=self.speed,
                 overwrite=self.overwrite,
                 progress=self.progress.emit,
                 should_cancel=self._cancel.is_set,

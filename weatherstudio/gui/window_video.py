@@ -225,8 +225,8 @@ class VideoCommands:
             return
         dialog = ExportDialog(Path(self.video_path), self.video_info.frame_count, self)
         if dialog.exec() == QDialog.DialogCode.Accepted:
-            out, codec, quality, frames, overwrite = dialog.values()
-            self.start_export(out, codec, quality, frames, overwrite)
+            out, codec, quality, frames, overwrite, speed = dialog.values()
+            self.start_export(out, codec, quality, frames, overwrite, speed)
 
     def start_export(
         self: Any,
@@ -235,6 +235,7 @@ class VideoCommands:
         quality: int | None = None,
         frames: str = "",
         overwrite: bool = False,
+        speed: str = "fast",
     ) -> Any:
         """Export the restored video with the current model; returns the running worker."""
         from weatherstudio.gui.video_export import ExportProgress, VideoExportWorker
@@ -242,7 +243,7 @@ class VideoCommands:
 
         request = RestoreRequest(path=self.video_path, **self.request_fields())
         worker = VideoExportWorker(
-            Path(self.video_path), Path(output), request, codec, quality, frames or None, overwrite, self
+            Path(self.video_path), Path(output), request, codec, quality, frames or None, overwrite, self, speed
         )
         worker.finished_export.connect(
             lambda out, msg: self.show_message("info" if out else "warning", msg) if msg else None
