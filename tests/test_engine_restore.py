@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from weatherstudio.core.tiling import overlaps, plan_tiles, tile_weight
+from weatherstudio.core.tiling import blend_tile, overlaps, plan_tiles, tile_weight, weights_sum_to_one
 from weatherstudio.engine.device import DeviceError, resolve_device
 from weatherstudio.engine.loader import load_model
 from weatherstudio.engine.restore import RestoreCancelled, RestoreOptions, default_overlap, restore, restore_preview
@@ -59,6 +59,26 @@ def test_tile_weights_sum_to_one_everywhere() -> None:
     for t in tiles:
         if t.bottom:
             assert (300 - t.h) % 16 == 0 or (t.h - 300) % 16 == 0  # congruent sizes for LPNet's SAME grid
+
+
+@pytest.mark.parametrize(
+    ("height", "width", "tile", "overlap"), [(300, 457, 128, 64), (1000, 1333, 512, 64), (97, 700, 64, 32)]
+)
+def test_blending_without_a_weight_sum_matches_the_weighted_average(height, width, tile, overlap, rng) -> None:
+    tiles = plan_tiles(height, width, tile, overlap, align=32, congruence=16)
+    spans = overlaps(tiles)
+    assert weights_sum_to_one(tiles, spans, height, width)
+    outputs = {t: rng.random((t.h, t.w, 3), dtype=np.float32) for t in tiles}
+    reference = np.zeros((height, width, 3), np.float64)
+    wsum = np.zeros((height, width, 1), np.float64)
+    fast = np.zeros((height, width, 3), np.float32)
+    for t in tiles:
+        w = tile_weight(t, *spans[t])[..., None]
+        reference[t.y : t.y + t.h, t.x : t.x + t.w] += outputs[t] * w
+        wsum[t.y : t.y + t.h, t.x : t.x + t.w] += w
+        blend_tile(fast, outputs[t], t, *spans[t])
+    assert np.abs(fast - reference / wsum).max() < 1e-6
+    assert not weights_sum_to_one(tiles[1:], spans, height, width)  # a missing tile leaves a hole
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (2, 3), (37, 53), (5, 700)])

@@ -121,3 +121,58 @@ def overlaps(tiles: list[Tile]) -> dict[Tile, tuple[tuple[int, int], tuple[int, 
 
     sy, sx = spans(ys), spans(xs)
     return {t: ((sy[t.y][0], sx[t.x][0]), (sy[t.y][1], sx[t.x][1])) for t in tiles}
+
+
+def _axis_weights(tiles: list[Tile], spans: dict[Tile, tuple[tuple[int, int], tuple[int, int]]], axis: int):
+    """The 1-D ramps of the tile grid along ``axis`` (0: rows, 1: columns): start → (length, ramp)."""
+    ramps: dict[int, tuple[int, np.ndarray]] = {}
+    for t in tiles:
+        before, after = spans[t]
+        if axis == 0:
+            ramps.setdefault(t.y, (t.h, _ramp(t.h, before[0] if t.top else 0, after[0] if t.bottom else 0)))
+        else:
+            ramps.setdefault(t.x, (t.w, _ramp(t.w, before[1] if t.left else 0, after[1] if t.right else 0)))
+    return ramps
+
+
+def weights_sum_to_one(
+    tiles: list[Tile], spans: dict[Tile, tuple[tuple[int, int], tuple[int, int]]], height: int, width: int
+) -> bool:
+    """Whether the grid's blending weights sum to one at every pixel (checked per axis: the weights are
+    separable: a full grid of rows × columns sums to one where each axis does)."""
+    rows, cols = _axis_weights(tiles, spans, 0), _axis_weights(tiles, spans, 1)
+    if len({(t.y, t.x) for t in tiles}) != len(rows) * len(cols):
+        return False  # not a full grid
+    for ramps, size in ((rows, height), (cols, width)):
+        total = np.zeros(size, np.float64)
+        for start, (n, ramp) in ramps.items():
+            total[start : start + n] += ramp
+        if not np.allclose(total, 1.0, rtol=0.0, atol=1e-6):
+            return False
+    return True
+
+
+def blend_tile(
+    out: np.ndarray, tile_out: np.ndarray, t: Tile, overlap_before: tuple[int, int], overlap_after: tuple[int, int]
+) -> None:
+    """Add tile ``t``'s output (h×w×C) into ``out`` (H×W×C, zeros at first) with its blending weight, for a grid
+    whose weights sum to one (:func:`weights_sum_to_one`): where its weight is 1 no other tile contributes, so
+    that part is copied as it is; only the ramps along its cut edges are multiplied and added."""
+    wy = _ramp(t.h, overlap_before[0] if t.top else 0, overlap_after[0] if t.bottom else 0)
+    wx = _ramp(t.w, overlap_before[1] if t.left else 0, overlap_after[1] if t.right else 0)
+    full_y, full_x = np.flatnonzero(wy == 1.0), np.flatnonzero(wx == 1.0)
+    region = out[t.y : t.y + t.h, t.x : t.x + t.w]
+    if len(full_y) == 0 or len(full_x) == 0:
+        region += tile_out * np.outer(wy, wx)[..., None]
+        return
+    y0, y1, x0, x1 = int(full_y[0]), int(full_y[-1]) + 1, int(full_x[0]), int(full_x[-1]) + 1
+    region[y0:y1, x0:x1] = tile_out[y0:y1, x0:x1]
+    for ys, xs in (
+        (slice(0, y0), slice(0, t.w)),
+        (slice(y1, t.h), slice(0, t.w)),
+        (slice(y0, y1), slice(0, x0)),
+        (slice(y0, y1), slice(x1, t.w)),
+    ):
+        band = np.outer(wy[ys], wx[xs])[..., None]
+        if band.size:
+            region[ys, xs] += tile_out[ys, xs] * band

@@ -203,6 +203,8 @@ class RuntimeModel(RestorationModel):
     graph's ``state`` input/output, kept here between frames like the torch model keeps it.
     """
 
+    channels_last_input = False  # the runtimes read NCHW
+
     def __init__(self, model: RestorationModel, backend: str, runner: _Runner) -> None:
         super().__init__(model.config)
         self.net = model

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from weatherstudio.core.errors import WeatherStudioError
-from weatherstudio.core.tiling import Tile, overlaps, plan_tiles, tile_weight
+from weatherstudio.core.tiling import Tile, blend_tile, overlaps, plan_tiles, tile_weight, weights_sum_to_one
 from weatherstudio.engine.device import describe_device, resolve_device
 from weatherstudio.models.base import MapSpec, RestorationModel
 
@@ -89,8 +89,10 @@ def _pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int,
     return F.pad(x, (0, pw, 0, ph), mode=mode), h, w
 
 
-def _to_hwc(t: torch.Tensor) -> np.ndarray:
-    return np.ascontiguousarray(t.detach().float().cpu().numpy()[0].transpose(1, 2, 0))
+def _to_hwc(t: torch.Tensor, clip: bool = False) -> np.ndarray:
+    """A 1×C×h×w tensor as a contiguous h×w×C float32 array (clipped to [0, 1] in place with ``clip``)."""
+    hwc = np.ascontiguousarray(t.detach().float().cpu().numpy()[0].transpose(1, 2, 0))
+    return np.clip(hwc, 0.0, 1.0, out=hwc) if clip else hwc
 
 
 def _run_tile(
@@ -99,7 +101,9 @@ def _run_tile(
     """Run one tile (1×3×h×w on the CPU); returns HWC arrays and whether fp16 held."""
     h, w = x.shape[-2:]
     xin, _, _ = _pad_to_multiple(x, model.size_multiple)
-    xin = xin.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+    xin = xin.to(device, non_blocking=True)
+    if model.channels_last_input:
+        xin = xin.contiguous(memory_format=torch.channels_last)
     before = model.get_state() if fp16 else None  # a video model's memory, for an fp32 retry of this tile
     for half in [True, False] if fp16 else [False]:
         with torch.inference_mode(), torch.autocast(device.type, dtype=torch.float16, enabled=half):
@@ -107,7 +111,7 @@ def _run_tile(
         if half and not torch.isfinite(out.image).all():
             model.set_state(before)  # the failed pass updated the memory: the retry starts from the frame before
             continue  # fp16 overflowed: the same tile again in fp32
-        image = _to_hwc(out.image[..., :h, :w].clamp(0, 1))
+        image = _to_hwc(out.image[..., :h, :w], clip=True)
         maps = {}
         for name, m in out.maps.items():
             mh = math.ceil(h * m.shape[-2] / xin.shape[-2]) if m.shape[-2] != xin.shape[-2] else h
@@ -233,7 +237,9 @@ def _restore_tiled(
     specs = {s.name: s for s in model.map_specs()} if return_maps else {}
     single = len(tiles) == 1
     out = np.zeros((height, width, 3), np.float32) if not single else None
-    wsum = np.zeros((height, width, 1), np.float32) if not single else None
+    # weights that sum to one blend without a running sum (the usual case; ~0.4 s less on a 12 MP photo)
+    unit = not single and weights_sum_to_one(tiles, spans, height, width)
+    wsum = np.zeros((height, width, 1), np.float32) if not single and not unit else None
     map_acc: dict[str, np.ndarray] = {}
     map_wsum: dict[str, np.ndarray] = {}
     maps_single: dict[str, np.ndarray] = {}
@@ -265,9 +271,12 @@ def _restore_tiled(
             image_single, maps_single = tile_out, tile_maps
         else:
             before, after = spans[t]
-            wgt = tile_weight(t, before, after)[..., None]
-            out[t.y : t.y + t.h, t.x : t.x + t.w] += tile_out * wgt
-            wsum[t.y : t.y + t.h, t.x : t.x + t.w] += wgt
+            if unit:
+                blend_tile(out, tile_out, t, before, after)
+            else:
+                wgt = tile_weight(t, before, after)[..., None]
+                out[t.y : t.y + t.h, t.x : t.x + t.w] += tile_out * wgt
+                wsum[t.y : t.y + t.h, t.x : t.x + t.w] += wgt
             for name, m in tile_maps.items():
                 scale = specs[name].scale if name in specs else m.shape[0] / t.h
                 full_h, full_w = math.ceil(height * scale), math.ceil(width * scale)
@@ -295,10 +304,11 @@ def _restore_tiled(
             fp16=fp16,
             state=states_out,
         )
-    np.divide(out, np.maximum(wsum, 1e-8), out=out)
+    if wsum is not None:
+        np.divide(out, np.maximum(wsum, 1e-8), out=out)
     maps = {k: v / np.maximum(map_wsum[k], 1e-8) for k, v in map_acc.items()}
     return RestoreResult(
-        np.clip(out, 0, 1),
+        np.clip(out, 0, 1, out=out),
         maps,
         specs,
         tile=tile,
