@@ -59,6 +59,7 @@ class ExportDialog(QDialog):
 
         super().__init__(parent)
         self.setWindowTitle("Export restored video")
+        self.setMinimumWidth(520)  # room for the whole output path
         self.source = Path(source)
         self.codec = QComboBox()
         for name in CODECS:
