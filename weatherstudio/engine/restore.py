@@ -90,8 +90,12 @@ def _pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int,
 
 
 def _to_hwc(t: torch.Tensor, clip: bool = False) -> np.ndarray:
-    """A 1×C×h×w tensor as a contiguous h×w×C float32 array (clipped to [0, 1] in place with ``clip``)."""
-    hwc = np.ascontiguousarray(t.detach().float().cpu().numpy()[0].transpose(1, 2, 0))
+    """A 1×C×h×w tensor as a contiguous h×w×C float32 array, clipped to [0, 1] with ``clip`` (in the copy; a
+    channels-last tensor is already h×w×C in memory and is clipped into a new array, never in place)."""
+    arr = t.detach().float().cpu().numpy()[0].transpose(1, 2, 0)
+    if arr.flags.c_contiguous:
+        return np.clip(arr, 0.0, 1.0) if clip else arr
+    hwc = np.ascontiguousarray(arr)
     return np.clip(hwc, 0.0, 1.0, out=hwc) if clip else hwc
 
 
