@@ -604,6 +604,8 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from weatherstudio.core.video_io import CODECS, SPEEDS
+
     p = argparse.ArgumentParser(prog="weatherstudio", description="Remove snow and rain from photos and videos.")
     p.add_argument("--version", action="version", version=f"weatherstudio {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -636,12 +638,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--quality", type=int, help="JPEG quality (default: the source's or 95)")
     r.add_argument("--overwrite", action="store_true", help="replace existing outputs (never the inputs)")
     r.add_argument("--frames", metavar="A:B", help="video: restore frames A to B − 1 only (from 0)")
-    r.add_argument("--codec", choices=["h264", "hevc", "vp9", "av1", "prores", "ffv1"], help="video: the encoder")
+    r.add_argument("--codec", choices=list(CODECS), help="video: the encoder")
     r.add_argument("--crf", type=int, help="video: quality (x264/x265/VP9/AV1 CRF; ProRes profile 0–3)")
     r.add_argument(
         "--speed",
-        choices=["fast", "balanced", "small"],
-        default="fast",
+        choices=SPEEDS,
+        default=SPEEDS[0],
         help="video: encoder speed against file size (default fast: x264 veryfast; balanced: medium; small: slow)",
     )
     r.add_argument("--fps", type=float, default=24.0, help="a folder of frames written as a video: its frame rate")

@@ -94,16 +94,21 @@ def _ramp(n: int, rise_start: int, rise_end: int) -> np.ndarray:
     return r
 
 
+def _tile_ramps(
+    t: Tile, overlap_before: tuple[int, int], overlap_after: tuple[int, int], scale: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Tile ``t``'s separable weight at ``scale``: its row ramp and its column ramp (1 along uncut sides)."""
+    h, w = math.ceil(t.h * scale), math.ceil(t.w * scale)
+    oy0, ox0 = (round(v * scale) for v in overlap_before)
+    oy1, ox1 = (round(v * scale) for v in overlap_after)
+    return _ramp(h, oy0 if t.top else 0, oy1 if t.bottom else 0), _ramp(w, ox0 if t.left else 0, ox1 if t.right else 0)
+
+
 def tile_weight(
     t: Tile, overlap_before: tuple[int, int], overlap_after: tuple[int, int], scale: float = 1.0
 ) -> np.ndarray:
     """The blending weight of tile ``t`` (``h × w`` at ``scale``), ramps as wide as the actual overlaps."""
-    h, w = math.ceil(t.h * scale), math.ceil(t.w * scale)
-    oy0, ox0 = (round(v * scale) for v in overlap_before)
-    oy1, ox1 = (round(v * scale) for v in overlap_after)
-    wy = _ramp(h, oy0 if t.top else 0, oy1 if t.bottom else 0)
-    wx = _ramp(w, ox0 if t.left else 0, ox1 if t.right else 0)
-    return np.outer(wy, wx)
+    return np.outer(*_tile_ramps(t, overlap_before, overlap_after, scale))
 
 
 def overlaps(tiles: list[Tile]) -> dict[Tile, tuple[tuple[int, int], tuple[int, int]]]:
@@ -127,11 +132,9 @@ def _axis_weights(tiles: list[Tile], spans: dict[Tile, tuple[tuple[int, int], tu
     """The 1-D ramps of the tile grid along ``axis`` (0: rows, 1: columns): start → (length, ramp)."""
     ramps: dict[int, tuple[int, np.ndarray]] = {}
     for t in tiles:
-        before, after = spans[t]
-        if axis == 0:
-            ramps.setdefault(t.y, (t.h, _ramp(t.h, before[0] if t.top else 0, after[0] if t.bottom else 0)))
-        else:
-            ramps.setdefault(t.x, (t.w, _ramp(t.w, before[1] if t.left else 0, after[1] if t.right else 0)))
+        start, n = (t.y, t.h) if axis == 0 else (t.x, t.w)
+        if start not in ramps:
+            ramps[start] = (n, _tile_ramps(t, *spans[t])[axis])
     return ramps
 
 
@@ -158,8 +161,7 @@ def blend_tile(
     """Add tile ``t``'s output (h×w×C) into ``out`` (H×W×C, zeros at first) with its blending weight, for a grid
     whose weights sum to one (:func:`weights_sum_to_one`): where its weight is 1 no other tile contributes, so
     that part is copied as it is; only the ramps along its cut edges are multiplied and added."""
-    wy = _ramp(t.h, overlap_before[0] if t.top else 0, overlap_after[0] if t.bottom else 0)
-    wx = _ramp(t.w, overlap_before[1] if t.left else 0, overlap_after[1] if t.right else 0)
+    wy, wx = _tile_ramps(t, overlap_before, overlap_after)
     full_y, full_x = np.flatnonzero(wy == 1.0), np.flatnonzero(wx == 1.0)
     region = out[t.y : t.y + t.h, t.x : t.x + t.w]
     if len(full_y) == 0 or len(full_x) == 0:

@@ -67,8 +67,9 @@ CODECS: dict[str, CodecChoice] = {
     "ffv1": CodecChoice("ffv1", "yuv444p", "", 0, (".mkv",), "yuv444p"),
 }
 #: Encoder speed, traded against file size at the same quality setting. "fast" is the default: the network is
-#: the slow part of an export, and x264's "veryfast" costs ~40 ms a 1080p frame here against "medium"'s ~85, for
-#: a file a few per cent larger at the same CRF (``benchmarks/video.py --encoders`` measures both).
+#: the slow part of an export, and x264's "veryfast" takes ~81 ms of CPU a 1080p frame here against "medium"'s
+#: ~113, for a file about as large at the same CRF and ~0.65 dB further from the frames it was given
+#: (``benchmarks/video.py --encoders`` measures both).
 SPEEDS = ("fast", "balanced", "small")
 ENCODER_SPEED: dict[str, dict[str, dict[str, str]]] = {
     "h264": {s: {"preset": p} for s, p in zip(SPEEDS, ("veryfast", "medium", "slow"), strict=True)},
