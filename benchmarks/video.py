@@ -11,9 +11,10 @@ written to a temporary folder. Then:
   frames back (pictures held from the way there) and 10 frames on in the same group of pictures (what a slow
   drag asks: the decoder carries on instead of seeking again);
 * **per network** (shipped weights): the network's own seconds per frame on the decoded frames (restore only),
-  timed before and after ``Session.restore_video`` on the same frames (decode + restore + encode H.264 + copy
-  the sound; the faster of the two runs counts) — the overhead is the difference, as a share of the export
-  time, fixed costs (opening, the encoder's start and flush) included, so use enough ``--frames`` (24+); the
+  and ``Session.restore_video`` on the same frames (decode + restore + encode H.264 + copy the sound), each
+  ``--repeats`` times in turn, the fastest run of each counting — the overhead is the difference, as a share
+  of the export time, fixed costs (opening, the encoder's start and flush) included, so use enough ``--frames``
+  (24+); the
   first restored frame after a seek (with a temporal network's warm-up) is the "restored frame shown" latency;
 * **encoders** (``--encoders``): each codec at each encoder speed on the decoded frames — milliseconds a frame
   (wall clock, and CPU time over all threads: what an export's network loses), file size, and PSNR-Y of what
@@ -134,8 +135,14 @@ def encoder_table(path: Path, codecs: list[str], frames: int, out_dir: Path) -> 
                 print(f"{codec:<7} {speed:<9} {ms:>16.1f} {cpu_ms:>13.1f} {size_kb:>8.0f} {score:>10.2f}")
 
 
-def network_times(path: Path, arch: str, frames: int, out_dir: Path, speed: str = "fast") -> tuple[float, float, float]:
-    """(restore s/frame, export s/frame, first restored frame after a seek in s) for ``arch``."""
+def network_times(
+    path: Path, arch: str, frames: int, out_dir: Path, speed: str = "fast", repeats: int = 2
+) -> tuple[float, float, float]:
+    """(restore s/frame, export s/frame, first restored frame after a seek in s) for ``arch``.
+
+    The network alone and the export are timed ``repeats`` times each, in turn, and the fastest run of each
+    counts: the same number of tries on both sides, so a stall of the machine does not count on one side only.
+    """
     from weatherstudio.core.video_io import VideoReader
     from weatherstudio.engine.restore import RestoreOptions, restore
     from weatherstudio.engine.session import ModelChoice, Session
@@ -156,19 +163,23 @@ def network_times(path: Path, arch: str, frames: int, out_dir: Path, speed: str 
             state = restore(f, ready.model, options, state=state).state
         return (time.perf_counter() - t) / frames
 
-    before = model_only()
-    t = time.perf_counter()
-    session.restore_video(
-        path, out_dir / f"{arch}.mp4", ModelChoice(arch), options, frames=f"0:{frames}", overwrite=True, speed=speed
-    )
-    export_s = (time.perf_counter() - t) / frames
-    model_s = min(before, model_only())  # the network alone, timed before and after the export: the faster run
+    def export() -> float:
+        t = time.perf_counter()
+        session.restore_video(
+            path, out_dir / f"{arch}.mp4", ModelChoice(arch), options, frames=f"0:{frames}", overwrite=True, speed=speed
+        )
+        return (time.perf_counter() - t) / frames
+
+    model_runs, export_runs = [], []
+    for _ in range(max(1, repeats)):
+        model_runs.append(model_only())
+        export_runs.append(export())
     target = frames + 5
     frame = session.video_frame(path, target)
     t = time.perf_counter()
     session.restore_image(frame.rgb, ModelChoice(arch), options, frame_of=(str(path), target))
     first_s = time.perf_counter() - t
-    return model_s, export_s, first_s
+    return min(model_runs), min(export_runs), first_s
 
 
 def main() -> None:
@@ -181,6 +192,7 @@ def main() -> None:
     p.add_argument("--speed", default="fast", help="the export's encoder speed (fast, balanced, small)")
     p.add_argument("--encoders", nargs="*", default=[], help="also time these codecs at every encoder speed")
     p.add_argument("--no-seek", action="store_true", help="skip the seek timings")
+    p.add_argument("--repeats", type=int, default=2, help="runs of the network alone and of the export (fastest)")
     args = p.parse_args()
     if args.threads:
         import torch
@@ -210,7 +222,7 @@ def main() -> None:
                 f"{'model fps':>10} {'export fps':>11} {'restored after seek s':>22}"
             )
             for arch in args.models:
-                model_s, export_s, first_s = network_times(clip, arch, args.frames, tmp, args.speed)
+                model_s, export_s, first_s = network_times(clip, arch, args.frames, tmp, args.speed, args.repeats)
                 overhead = (export_s - model_s) / export_s
                 print(
                     f"{arch:<10} {model_s:>16.3f} {export_s:>15.3f} {overhead:>8.1%} {1 / model_s:>10.2f} "

@@ -167,6 +167,12 @@ def test_lr_schedule_with_restarts() -> None:
     assert lr_at(600, base, total, warmup, final, r) == pytest.approx(base / warmup)
     assert lr_at(610, base, total, warmup, final, r) == pytest.approx(base, rel=1e-3)
     assert lr_at(999, base, total, warmup, final, r) == pytest.approx(final, rel=0.05)
+    # a per-phase peak: the first phase untouched, the second one peaks at a quarter and still ends at final
+    s = [1.0, 0.25]
+    assert lr_at(400, base, total, warmup, final, r, s) == lr_at(400, base, total, warmup, final, r)
+    assert lr_at(610, base, total, warmup, final, r, s) == pytest.approx(final + 0.25 * (base - final), rel=1e-3)
+    assert lr_at(999, base, total, warmup, final, r, s) == pytest.approx(final, rel=0.05)
+    assert lr_at(610, base, total, warmup, final, r, [0.5]) == lr_at(610, base, total, warmup, final, r)
 
 
 # -- every objective -------------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ def _restore_options(args: argparse.Namespace, return_maps: bool = False):
         fp16=getattr(args, "fp16", None),
         return_maps=return_maps,
         backend=getattr(args, "backend", None) or "auto",
+        align_memory=getattr(args, "align_memory", True),
     )
 
 
@@ -627,6 +628,12 @@ def build_parser() -> argparse.ArgumentParser:
             choices=["auto", "torch", "openvino", "onnxruntime"],
             default="auto",
             help="where a CPU restore runs: auto (OpenVINO or ONNX Runtime when installed, torch for maps), or one",
+        )
+        sp.add_argument(
+            "--align-memory",
+            action=argparse.BooleanOptionalAction,
+            default=True,
+            help="video networks: warp the memory along the optical flow to each new frame (default on)",
         )
 
     r = sub.add_parser("remove", help="restore images (files or folders) and videos")

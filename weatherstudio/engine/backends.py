@@ -243,6 +243,13 @@ class RuntimeModel(RestorationModel):
     def set_state(self, state: Any) -> None:
         self._state = state if self.temporal else None
 
+    @property
+    def aligns_state(self) -> bool:  # type: ignore[override]
+        return self.net.aligns_state
+
+    def align_state(self, state: Any, flow: Any) -> Any:
+        return self.net.align_state(state, flow)
+
     def forward(self, x: torch.Tensor, return_maps: bool = False) -> ModelOutput:
         if return_maps:  # the inspector's path: torch, with the memory handed over both ways
             self.net.set_state(self._state)

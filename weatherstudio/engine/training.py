@@ -13,7 +13,7 @@ default on with CUDA), ``channels_last`` (NHWC weights and image batches: ~1.4×
 CPU for small-channel networks such as LPNet; default off), ``autocast`` (``"bf16"``: bf16 autocast on a
 CPU with native bf16 as well, fp32 weights, loss and optimiser; default: on CUDA only); ``[model] arch,
 config``; ``[data] crop, batch`` and the objective's own keys (see :mod:`.objectives`); ``[optim] lr,
-final_lr, warmup, steps, weight_decay, betas, grad_clip, restarts`` (and the objective's, e.g.
+final_lr, warmup, steps, weight_decay, betas, grad_clip, restarts, phase_lr_scales`` (and the objective's, e.g.
 ``offset_lr_scale``); ``[val] every`` (+ the objective's ``n``, ``size``, ...); ``[eval.NAME]`` sets scored
 once at the end
 (:func:`weatherstudio.engine.objectives.evaluate_spec`).
@@ -145,20 +145,31 @@ class _LossStep(nn.Module):
 
 
 def lr_at(
-    step: int, base: float, total: int, warmup: int, final: float, restarts: tuple[int, ...] | list[int] = ()
+    step: int,
+    base: float,
+    total: int,
+    warmup: int,
+    final: float,
+    restarts: tuple[int, ...] | list[int] = (),
+    phase_scales: tuple[float, ...] | list[float] = (),
 ) -> float:
     """Linear warm-up, then cosine decay from ``base`` to ``final``.
 
     ``restarts`` (steps) cut the run into phases that each start over with the warm-up and decay to
     ``final`` by the phase's end (a recipe of pretraining then fine-tuning, each with its own decay).
+    ``phase_scales[i]`` scales phase ``i``'s peak (1 where the list is shorter): a late phase that only
+    refines starts lower, so its warm restart does not undo what the earlier ones learnt.
     """
-    start, end = 0, total
+    start, end, phase = 0, total, 0
     for r in sorted(int(r) for r in restarts if 0 < int(r) < total):
         if step >= r:
             start = r
+            phase += 1
         else:
             end = r
             break
+    if phase < len(phase_scales):
+        base = final + (base - final) * float(phase_scales[phase])
     step, total = step - start, end - start
     warmup = min(warmup, max(0, total - 1))
     if warmup and step < warmup:
@@ -352,6 +363,7 @@ class Trainer:
                 int(opt.get("warmup", 0)),
                 float(opt.get("final_lr", 1e-6)),
                 opt.get("restarts", ()),
+                opt.get("phase_lr_scales", ()),
             )
             for g in self.optimizer.param_groups:
                 g["lr"] = lr * g.get("lr_scale", 1.0)

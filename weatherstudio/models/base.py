@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class MapKind(enum.StrEnum):
@@ -129,6 +132,14 @@ class RestorationModel(nn.Module):
 
     def set_state(self, state: Any) -> None:
         """Restore a state returned by :meth:`get_state`."""
+
+    #: Whether the state is a picture-aligned memory that :meth:`align_state` can move with the scene.
+    aligns_state: ClassVar[bool] = False
+
+    def align_state(self, state: Any, flow: np.ndarray) -> Any:
+        """``state`` moved to the next frame's geometry: ``flow`` (h×w×2, pixels (dx, dy)) gives, per pixel of
+        the next frame, where its scene point was in the last one. Models without such memory return it as is."""
+        return state
 
     def forward(self, x: torch.Tensor, return_maps: bool = False) -> ModelOutput:  # noqa: D102
         raise NotImplementedError

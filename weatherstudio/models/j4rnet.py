@@ -184,6 +184,30 @@ class J4RNet(RestorationModel):
             raise TypeError(f"J4R-Net state must be a tensor or None, not {type(state).__name__}")
         self._state = state
 
+    aligns_state = True
+
+    def align_state(self, state: Any, flow: Any) -> Any:
+        """The memory H_{t−1} warped along the backward flow to frame t (bilinear; scene points that were
+        outside the tile start from zero memory, as a new clip does). Our addition at inference: the lite
+        network does not align frames itself, so a panning or shaking camera otherwise leaves ghosts."""
+        if state is None:
+            return None
+        n, _, h, w = state.shape
+        fl = torch.as_tensor(flow, dtype=torch.float32)
+        fh, fw = fl.shape[:2]
+        if (fh, fw) != (h, w):  # a tile padded past the frame: the flow's edge carries on
+            fl = fl[:h, :w]
+            fl = F.pad(fl.permute(2, 0, 1)[None], (0, w - fl.shape[1], 0, h - fl.shape[0]), mode="replicate")[0]
+            fl = fl.permute(1, 2, 0)
+        ys, xs = torch.meshgrid(
+            torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij"
+        )
+        gx = (xs + fl[..., 0]) * (2.0 / max(1, w - 1)) - 1.0
+        gy = (ys + fl[..., 1]) * (2.0 / max(1, h - 1)) - 1.0
+        grid = torch.stack([gx, gy], -1)[None].expand(n, h, w, 2).to(state.device)
+        moved = F.grid_sample(state.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+        return moved.to(state.dtype)
+
     def _initial_state(self, x: torch.Tensor, state: torch.Tensor | None) -> torch.Tensor:
         n, _, h, w = x.shape
         if state is None or tuple(state.shape) != (n, self.channels, h, w):
