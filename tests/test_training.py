@@ -220,6 +220,32 @@ def test_gtrain_offsets_learn_at_a_tenth(data_root: Path, tmp_path: Path) -> Non
     assert slow[0]["lr"] == pytest.approx(0.1 * next(g for g in groups if "lr_scale" not in g)["lr"])
 
 
+def test_rescore_keeps_the_weights_and_record_and_replaces_the_scores(data_root: Path, tmp_path: Path) -> None:
+    """--rescore: a finished file scored again by this engine; same tensors and training record, new scores."""
+    from weatherstudio.core.errors import WeatherStudioError
+    from weatherstudio.models.weightfile import load_weights, read_metadata
+
+    cfg = _tiny("lpnet_lite")
+    cfg["eval"] = {"folder": {"rainy": "test/Rain100L/rainy", "clean": "test/Rain100L/clean"}}
+    first = Trainer(cfg, tmp_path / "a", data_root=data_root, device="cpu", steps=2)
+    first.train(progress=False)
+    shipped = first.export(tmp_path / "lpnet_lite.safetensors", {"folder": {"psnr_y": -1.0}})
+    scorer = Trainer(cfg, tmp_path / "b", data_root=data_root, device="cpu", steps=2)
+    assert not _state_equal(first.model.state_dict(), scorer.model.state_dict())  # a fresh model to begin with
+    scores = scorer.rescore(shipped, tmp_path / "rescored.safetensors")
+    loaded, meta = load_weights(tmp_path / "rescored.safetensors")
+    assert _state_equal(first.model.state_dict(), loaded.state_dict())
+    assert meta["training"] == read_metadata(shipped)["training"]
+    assert meta["scores"]["folder"]["psnr_y"] == scores["folder"]["psnr_y"] > 0
+    assert meta["rescored"]["previous_scores"] == {"folder": {"psnr_y": -1.0}}
+    with pytest.raises(WeatherStudioError, match="is the file being scored"):
+        scorer.rescore(shipped, shipped)
+    with pytest.raises(WeatherStudioError, match="not resdesnow lite"):
+        Trainer(_tiny("resdesnow_lite"), tmp_path / "c", data_root=data_root, device="cpu", steps=2).rescore(
+            shipped, tmp_path / "x.safetensors"
+        )
+
+
 def test_final_scores_on_synthetic_and_folder_sets(data_root: Path, tmp_path: Path) -> None:
     cfg = _tiny("j4rnet_lite", clip_frames_schedule=[{"from_step": 0, "frames": 1}])
     cfg["eval"] = {

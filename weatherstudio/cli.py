@@ -441,6 +441,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     from weatherstudio.engine.training import Trainer, load_config
 
     cfg = load_config(args.config)
+    if args.rescore:
+        if not args.export:
+            raise WeatherStudioError("--rescore needs --export OUT (the rescored copy; the file itself is kept)")
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:  # a fresh run that never trains
+            trainer = Trainer(cfg, Path(tmp), Path(args.data) if args.data else None, args.device, args.steps)
+            scores = trainer.rescore(Path(args.rescore), Path(args.export))
+        print(f"weights -> {args.export}")
+        for k, v in scores.items():
+            print(f"  {k}: {v}")
+        return 0
     run_dir = Path(args.run_dir or Path("runs") / cfg["_name"])
     init = Path(args.init) if args.init else None
     trainer = Trainer(cfg, run_dir, Path(args.data) if args.data else None, args.device, args.steps, init=init)
@@ -732,6 +744,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--init",
         metavar="WEIGHTS",
         help="without a checkpoint, carry on from a weight file this config made, at the step it records",
+    )
+    t.add_argument(
+        "--rescore",
+        metavar="WEIGHTS",
+        help="train nothing: score a finished weight file of this config again and write it to --export",
     )
     t.set_defaults(func=cmd_train)
 

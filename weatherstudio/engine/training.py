@@ -461,6 +461,25 @@ class Trainer:
             self._back_to_training()
         return scores
 
+    def rescore(self, weights: Path, out: Path) -> dict[str, Any]:
+        """Score a finished weight file of this config again (validation and ``[eval.*]``, by this version of
+        the engine, e.g. after an inference change) and write it to ``out``: the same tensors and training
+        record, the new scores, and a ``rescored`` entry saying by which command."""
+        from weatherstudio.models.weightfile import apply_state_dict, read_metadata, read_tensors
+
+        meta = read_metadata(weights)
+        arch, cfg = self.cfg["model"]["arch"], self.cfg["model"].get("config", "lite")
+        if meta.get("arch") != arch or meta.get("config_name", cfg) != cfg:
+            raise WeatherStudioError(f"{weights}: holds {meta.get('arch', 'unknown')} weights, not {arch} {cfg}")
+        if Path(out).resolve() == Path(weights).resolve():
+            raise WeatherStudioError(f"{out}: is the file being scored; write the rescored copy elsewhere")
+        apply_state_dict(self.model, read_tensors(weights), str(weights))
+        scores = self.final_scores()
+        kept = {k: v for k, v in meta.items() if k not in ("arch", "config", "scores", "format_version")}
+        rescored = {"command": self.command, "date": time.strftime("%Y-%m-%d"), "previous_scores": meta.get("scores")}
+        save_weights(self.model, out, {**kept, "scores": scores, "rescored": rescored})
+        return scores
+
     # -- the product ---------------------------------------------------------------------------------
     def uses_bf16(self) -> bool:
         """Whether the forward pass runs under bf16 autocast (CUDA always; a CPU when the config asks)."""
