@@ -42,6 +42,9 @@ def test_settings_persist_across_windows(qtbot, settings: Settings, photo: Path)
     first.model_panel.tile.setValue(256)
     first.model_panel.overlap.setValue(32)
     first.model_panel.maps.setChecked(False)
+    assert first.request_fields()["align_memory"]  # on by default
+    first.model_panel.align.setChecked(False)
+    assert first.request_fields()["align_memory"] is False
     backends = [first.model_panel.backend.itemData(i) for i in range(first.model_panel.backend.count())]
     assert backends[:2] == ["auto", "torch"]  # then each runtime installed here
     first.model_panel.backend.setCurrentIndex(backends.index("torch"))
@@ -59,6 +62,7 @@ def test_settings_persist_across_windows(qtbot, settings: Settings, photo: Path)
     assert p.tile.value() == 256
     assert p.overlap.value() == 32
     assert not p.maps.isChecked()
+    assert not p.align.isChecked()
     assert p.backend.currentData() == "torch"
     assert second.viewer.mode == "diff"
     assert second.commands["mode_diff"].isChecked()

@@ -87,6 +87,12 @@ class ModelPanel(QWidget):
         self.overlap.setSpecialValueText("Auto")
         self.overlap.setToolTip("Overlap between tiles, blended without seams (Auto: from the model's context)")
         self.maps = QCheckBox("Compute maps for the inspector")
+        self.align = QCheckBox("Video: memory follows the camera")
+        self.align.setToolTip(
+            "J4R-Net's memory is warped along the optical flow to each new frame, so a panning or shaking camera "
+            "leaves no ghost copies of edges (off: the memory stays where the last frame had it)"
+        )
+        self.align.setChecked(True)
         self.all_cores = QCheckBox("Use all CPU cores")
         self.all_cores.setToolTip(
             "On: restores run at full speed. Off: one core is left to the window, which then stays smoother"
@@ -109,6 +115,7 @@ class ModelPanel(QWidget):
             ("Tile", self.tile),
             ("Overlap", self.overlap),
             ("", self.maps),
+            ("", self.align),
             ("", self.all_cores),
         )
         layout = QVBoxLayout(self)
@@ -133,6 +140,7 @@ class ModelPanel(QWidget):
             self.tile.valueChanged,
             self.overlap.valueChanged,
             self.maps.toggled,
+            self.align.toggled,
             self.all_cores.toggled,
         ):
             signal.connect(self._emit)
@@ -308,6 +316,7 @@ class ModelPanel(QWidget):
             "tile": self.tile.value() or None,
             "overlap": None if self.overlap.value() < 0 else self.overlap.value(),
             "maps": self.maps.isChecked(),
+            "align_memory": self.align.isChecked(),
             "threads": self.threads(),
         }
 
@@ -333,6 +342,7 @@ class ModelPanel(QWidget):
             self.tile.setValue(s.get("tile"))
             self.overlap.setValue(s.get("overlap"))
             self.maps.setChecked(s.get("compute_maps"))
+            self.align.setChecked(s.get("align_memory"))
             self.all_cores.setChecked(s.get("all_cores"))
         finally:
             self._quiet -= 1
@@ -349,6 +359,7 @@ class ModelPanel(QWidget):
         s.set("tile", self.tile.value())
         s.set("overlap", self.overlap.value())
         s.set("compute_maps", f["maps"])
+        s.set("align_memory", f["align_memory"])
         s.set("all_cores", self.all_cores.isChecked())
 
 

@@ -28,6 +28,7 @@ DEFAULTS: dict[str, Any] = {
     "tile": 0,  # 0 = automatic
     "overlap": -1,  # −1 = automatic
     "compute_maps": True,
+    "align_memory": True,  # a video network's memory warped along the optical flow to each new frame
     "all_cores": True,  # False: leave one core to the window
     "view_mode": "split",
     "theme": "system",  # system | light | dark

@@ -42,6 +42,7 @@ class RestoreRequest:
     tile: int | None = None
     overlap: int | None = None
     maps: bool = True
+    align_memory: bool = True  # a video network's memory follows the camera (RestoreOptions.align_memory)
     preview: bool = True
     threads: int | None = None  # CPU threads (None: all cores)
     frame: int | None = None  # a video's frame (None: a photo)
@@ -56,7 +57,15 @@ class RestoreRequest:
     def options(self) -> Any:
         from weatherstudio.engine.restore import RestoreOptions
 
-        return RestoreOptions(self.device, self.tile, self.overlap, self.fp16, return_maps=False, backend=self.backend)
+        return RestoreOptions(
+            self.device,
+            self.tile,
+            self.overlap,
+            self.fp16,
+            return_maps=False,
+            backend=self.backend,
+            align_memory=self.align_memory,
+        )
 
 
 @dataclass
