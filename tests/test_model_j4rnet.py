@@ -205,3 +205,17 @@ def test_high_pass_removes_constants_and_keeps_edges() -> None:
     x[..., 6:] = 0.0
     assert high_pass(x).abs().max() > 0.1
     assert high_pass(torch.rand(2, 4, 3, 9, 9)).shape == (2, 4, 3, 9, 9)
+
+
+def test_training_aligns_the_memory_along_the_flows() -> None:
+    """forward_train with zero flows is the plain run; with a shift, the memory moves and the outputs change."""
+    model = _model().eval()
+    clip = _clip(n=2, t=3)
+    zero = torch.zeros(2, 2, *clip.shape[-2:], 2)
+    with torch.no_grad():
+        plain = model.forward_train(clip)
+        still = model.forward_train(clip, flows=zero)
+        moved = model.forward_train(clip, flows=zero + 2.0)
+    assert torch.allclose(plain["background"], still["background"], atol=1e-5)
+    assert torch.equal(plain["background"][:, 0], moved["background"][:, 0])  # the first frame has no memory
+    assert (plain["background"][:, 1:] - moved["background"][:, 1:]).abs().max() > 1e-4

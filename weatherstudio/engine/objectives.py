@@ -556,7 +556,20 @@ class J4RNetObjective(Objective):
 
             xs.append([cut(f) for f in rainy[start : start + t]])
             ys.append([cut(f) for f in clean[start : start + t]])
-        return {"input": to_clip_tensor(xs), "clean": to_clip_tensor(ys)}
+        return {"input": to_clip_tensor(xs), "clean": to_clip_tensor(ys), **self._flows(xs)}
+
+    def _flows(self, clips: list[list[np.ndarray]]) -> dict[str, torch.Tensor]:
+        """With ``[data] align_memory``: each clip's backward flows between its rainy frames (N×(T−1)×H×W×2),
+        measured as the engine measures them at inference, so the memory is aligned in training the same way."""
+        if not self.cfg["data"].get("align_memory") or len(clips[0]) < 2:
+            return {}
+        from weatherstudio.core.motion import backward_flow, motion_reference
+
+        out = []
+        for frames in clips:
+            refs = [motion_reference(np.asarray(f, np.float32)) for f in frames]
+            out.append(np.stack([backward_flow(a, b) for a, b in zip(refs, refs[1:], strict=False)]))
+        return {"flows": torch.from_numpy(np.stack(out))}
 
     def batch(self, rng: np.random.Generator, size: int, crop: int, step: int = 0) -> dict[str, torch.Tensor]:
         frames, size = self.phase(step, size)
@@ -577,10 +590,11 @@ class J4RNetObjective(Objective):
             "clean": to_clip_tensor(ys),
             "streaks": to_clip_tensor(ss),
             "alpha": to_clip_tensor(alphas),
+            **self._flows(xs),
         }
 
     def loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        out = model.forward_train(batch["input"])
+        out = model.forward_train(batch["input"], flows=batch.get("flows"))
         return fp32_terms(self.criterion.terms, out, {k: batch[k] for k in ("clean", "streaks", "alpha") if k in batch})
 
     def validation_clips(self) -> Clips:

@@ -188,23 +188,27 @@ class J4RNet(RestorationModel):
 
     def align_state(self, state: Any, flow: Any) -> Any:
         """The memory H_{t−1} warped along the backward flow to frame t (bilinear; scene points that were
-        outside the tile start from zero memory, as a new clip does). Our addition at inference: the lite
+        outside the tile start from zero memory, as a new clip does). ``flow``: h×w×2 for every sample, or
+        N×h×w×2, in pixels (dx, dy). Our addition at inference (and, from phase 6 on, in training): the lite
         network does not align frames itself, so a panning or shaking camera otherwise leaves ghosts."""
         if state is None:
             return None
         n, _, h, w = state.shape
-        fl = torch.as_tensor(flow, dtype=torch.float32)
-        fh, fw = fl.shape[:2]
+        fl = torch.as_tensor(flow, dtype=torch.float32, device=state.device)
+        if fl.dim() == 3:
+            fl = fl[None]
+        fh, fw = fl.shape[1:3]
         if (fh, fw) != (h, w):  # a tile padded past the frame: the flow's edge carries on
-            fl = fl[:h, :w]
-            fl = F.pad(fl.permute(2, 0, 1)[None], (0, w - fl.shape[1], 0, h - fl.shape[0]), mode="replicate")[0]
-            fl = fl.permute(1, 2, 0)
+            fl = fl[:, :h, :w].permute(0, 3, 1, 2)
+            fl = F.pad(fl, (0, w - fl.shape[-1], 0, h - fl.shape[-2]), mode="replicate").permute(0, 2, 3, 1)
         ys, xs = torch.meshgrid(
-            torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij"
+            torch.arange(h, dtype=torch.float32, device=state.device),
+            torch.arange(w, dtype=torch.float32, device=state.device),
+            indexing="ij",
         )
         gx = (xs + fl[..., 0]) * (2.0 / max(1, w - 1)) - 1.0
         gy = (ys + fl[..., 1]) * (2.0 / max(1, h - 1)) - 1.0
-        grid = torch.stack([gx, gy], -1)[None].expand(n, h, w, 2).to(state.device)
+        grid = torch.stack([gx, gy], -1).expand(n, h, w, 2)
         moved = F.grid_sample(state.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=True)
         return moved.to(state.dtype)
 
@@ -255,11 +259,14 @@ class J4RNet(RestorationModel):
             out["gate_read"] = r.mean(1, keepdim=True)
         return out, h_new
 
-    def forward_train(self, frames: torch.Tensor, initial_state: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def forward_train(
+        self, frames: torch.Tensor, initial_state: torch.Tensor | None = None, flows: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
         """Run a clip (N×T×3×H×W, or one frame N×3×H×W) with gradients through time, from ``initial_state``
-        (None: zeros). Returns unclamped tensors with a time axis (N×T×C×H×W): ``background``, ``streaks``,
-        ``reconstruction``, ``alpha``, ``alpha_logits``, ``gate_update``, ``gate_read``; and ``state``, the
-        final memory. Does not touch the carried state."""
+        (None: zeros); ``flows`` (N×(T−1)×H×W×2) align the memory to each next frame as inference does.
+        Returns unclamped tensors with a time axis (N×T×C×H×W): ``background``, ``streaks``, ``reconstruction``,
+        ``alpha``, ``alpha_logits``, ``gate_update``, ``gate_read``; and ``state``, the final memory. Does not
+        touch the carried state."""
         single = frames.dim() == 4
         if single:
             frames = frames[:, None]
@@ -268,6 +275,8 @@ class J4RNet(RestorationModel):
         h = self._initial_state(frames[:, 0], initial_state)
         steps: list[dict[str, torch.Tensor]] = []
         for t in range(frames.shape[1]):
+            if t and flows is not None:
+                h = self.align_state(h, flows[:, t - 1])
             out, h = self.step(frames[:, t], h)
             steps.append(out)
         result = {k: torch.stack([s[k] for s in steps], 1) for k in steps[0]}
