@@ -208,16 +208,20 @@ def test_every_objective_trains_and_validates(arch: str, data_root: Path, tmp_pa
 
 
 def test_j4rnet_clips_carry_their_flows_when_the_memory_is_aligned(data_root: Path, tmp_path: Path) -> None:
-    """[data] align_memory: each clip comes with the flows between its frames, and training warps the memory."""
-    cfg = _tiny("j4rnet_lite", clip_frames_schedule=[{"from_step": 0, "frames": 3}], align_memory=True)
+    """[data] align_memory_from: from that step on, each clip comes with the flows between its frames, and
+    training warps the memory."""
+    cfg = _tiny("j4rnet_lite", clip_frames_schedule=[{"from_step": 0, "frames": 3}], align_memory_from=0)
     trainer = Trainer(cfg, tmp_path / "run", data_root=data_root, device="cpu", steps=2)
     batch = trainer.objective.batch(np.random.default_rng(0), 2, 24)
     assert batch["flows"].shape == (2, 2, 24, 24, 2)
     assert torch.isfinite(batch["flows"]).all()
     summary = trainer.train(progress=False)
     assert all(math.isfinite(v) for v in summary["losses"].values())
-    plain = Trainer({**cfg, "data": {**cfg["data"], "align_memory": False}}, tmp_path / "p", data_root, "cpu", 2)
-    assert "flows" not in plain.objective.batch(np.random.default_rng(0), 2, 24)
+    assert "flows" not in trainer.objective.batch(np.random.default_rng(0), 2, 24, step=-1)  # before it
+    plain = {**cfg, "data": {k: v for k, v in cfg["data"].items() if k != "align_memory_from"}}
+    assert "flows" not in Trainer(plain, tmp_path / "p", data_root, "cpu", 2).objective.batch(
+        np.random.default_rng(0), 2, 24
+    )
 
 
 def test_gtrain_offsets_learn_at_a_tenth(data_root: Path, tmp_path: Path) -> None:

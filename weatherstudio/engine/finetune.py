@@ -280,6 +280,8 @@ def build_config(spec: FinetuneSpec, config_name: str) -> dict[str, Any]:
         d["real_pairs"] = [{"degraded": str(Path(data.degraded).resolve()), "clean": str(Path(data.clean).resolve())}]
         if arch == "gtrain":
             d.update(synth_fraction=0.0, rotate_sigma=base_data.get("rotate_sigma", 13))
+    if arch == "j4rnet" and "align_memory_from" in base_data:
+        d["align_memory_from"] = 0  # the network learnt with its memory aligned: fine-tune it the same way
     cfg["data"] = d
     opt = base.get("optim", {})
     lr = float(spec.lr if spec.lr is not None else LR_SHARE * float(opt.get("lr", 1e-4)))

@@ -535,7 +535,9 @@ class J4RNetObjective(Objective):
             f" clips of {int(self.cfg.get('val', {}).get('frames', 5))} frames of val-split photos"
         )
 
-    def _real_clip_batch(self, rng: np.random.Generator, size: int, frames: int, crop: int) -> dict[str, torch.Tensor]:
+    def _real_clip_batch(
+        self, rng: np.random.Generator, size: int, frames: int, crop: int, step: int = 0
+    ) -> dict[str, torch.Tensor]:
         """Crops of the user's clips: ``frames`` consecutive frames, one window and flip for the whole clip."""
         assert self.clips is not None
         xs, ys = [], []
@@ -556,12 +558,15 @@ class J4RNetObjective(Objective):
 
             xs.append([cut(f) for f in rainy[start : start + t]])
             ys.append([cut(f) for f in clean[start : start + t]])
-        return {"input": to_clip_tensor(xs), "clean": to_clip_tensor(ys), **self._flows(xs)}
+        return {"input": to_clip_tensor(xs), "clean": to_clip_tensor(ys), **self._flows(xs, step)}
 
-    def _flows(self, clips: list[list[np.ndarray]]) -> dict[str, torch.Tensor]:
-        """With ``[data] align_memory``: each clip's backward flows between its rainy frames (N×(T−1)×H×W×2),
-        measured as the engine measures them at inference, so the memory is aligned in training the same way."""
-        if not self.cfg["data"].get("align_memory") or len(clips[0]) < 2:
+    def _flows(self, clips: list[list[np.ndarray]], step: int) -> dict[str, torch.Tensor]:
+        """From step ``[data] align_memory_from`` on: each clip's backward flows between its rainy frames
+        (N×(T−1)×H×W×2), measured as the engine measures them at inference, so that training aligns the memory
+        the same way. (A step, not a switch, so that a phase that starts aligning keeps the earlier phases'
+        batches when the whole recipe is run again.)"""
+        start = self.cfg["data"].get("align_memory_from")
+        if start is None or step < int(start) or len(clips[0]) < 2:
             return {}
         from weatherstudio.core.motion import backward_flow, motion_reference
 
@@ -574,7 +579,7 @@ class J4RNetObjective(Objective):
     def batch(self, rng: np.random.Generator, size: int, crop: int, step: int = 0) -> dict[str, torch.Tensor]:
         frames, size = self.phase(step, size)
         if self.clips is not None:
-            return self._real_clip_batch(rng, size, frames, crop)
+            return self._real_clip_batch(rng, size, frames, crop, step)
         xs, ys, ss, alphas = [], [], [], []
         for _ in range(size):
             photo = self.pool.photos[int(rng.integers(len(self.pool)))]
@@ -590,7 +595,7 @@ class J4RNetObjective(Objective):
             "clean": to_clip_tensor(ys),
             "streaks": to_clip_tensor(ss),
             "alpha": to_clip_tensor(alphas),
-            **self._flows(xs),
+            **self._flows(xs, step),
         }
 
     def loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

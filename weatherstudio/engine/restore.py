@@ -8,7 +8,9 @@ cancels.
 
 A video model's memory (J4R-Net's H_{t−1}) is passed in and returned, never left in the model: ``restore``
 starts from ``state`` (None: a fresh clip, as for any still image) and returns the next frame's state in
-:attr:`RestoreResult.state`, one entry per tile. No caller can forget to reset it (BasicVSR-style).
+:attr:`RestoreResult.state`, one entry per tile. No caller can forget to reset it (BasicVSR-style). Before a
+frame, each tile's memory is warped along the optical flow from this frame back to the last one
+(``RestoreOptions.align_memory``; :mod:`weatherstudio.core.motion`), so it follows a moving camera.
 """
 
 from __future__ import annotations

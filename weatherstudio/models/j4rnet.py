@@ -35,6 +35,8 @@ State: the model carries the GRU memory H (N×C×H×W) across calls of :meth:`fo
 frame wanted reproduces exactly what the net was trained on: that is :attr:`warmup_frames` (8 for the
 paper's 9-frame clips, 4 for 5-frame lite clips). Older frames reach H_t only through the product of
 (1 − z) over the steps between, which for gate values around ½ is 6 % after 4 steps and below 1 % after 8.
+The engine warps H along the optical flow to each new frame (:meth:`align_state`), our addition: the paper's
+net fuses H_{t−1} where it lies, so a moving camera leaves ghost copies of edges.
 
 Sizes: ``paper`` follows the authors' deploy files (64 channels, a 4-block per-frame encoder) with one or two
 blocks per sub-net, 1.30 M parameters (their released single-path "practical" model has 0.40 M); ``lite`` has
