@@ -147,6 +147,8 @@ def test_auto_picks_the_network_for_the_weather_and_passes_clear_photos_through(
         decision = session.decide(ModelChoice("auto"), read_image(sample.path).rgb)
         assert decision.guess.weather == sample.weather
         assert decision.choice.arch == {"rain": "lpnet", "snow": "resdesnow"}[sample.weather]
+        as_video = session.decide(ModelChoice("auto"), read_image(sample.path).rgb, video=True)
+        assert as_video.choice.arch == {"rain": "j4rnet", "snow": "resdesnow"}[sample.weather]  # a video network
         clean = read_image(sample.clean).rgb
         result = session.restore_image(clean, ModelChoice("auto"))
         assert result.decision.pass_through
