@@ -287,15 +287,9 @@ class Trainer:
         schedule (and the batches, a function of the step) carry on where that run stopped; Adam's moments
         start from zero, which a restart's warm-up absorbs. The exported metadata says so.
         """
-        from weatherstudio.models.weightfile import apply_state_dict, read_metadata, read_tensors
+        from weatherstudio.models.weightfile import apply_state_dict, read_tensors
 
-        meta = read_metadata(path)
-        arch, cfg = self.cfg["model"]["arch"], self.cfg["model"].get("config", "lite")
-        if meta.get("arch") != arch or meta.get("config_name", cfg) != cfg:
-            raise WeatherStudioError(
-                f"--init {path}: holds {meta.get('arch', 'unknown')} {meta.get('config_name', '')} weights, "
-                f"not {arch} {cfg}"
-            )
+        meta = self._own_metadata(path, f"--init {path}")
         training = meta.get("training", {})
         step = int(training.get("steps", 0))
         if not 0 < step < self.total_steps:
@@ -307,6 +301,18 @@ class Trainer:
         self.wall = float(training.get("wall_seconds", 0.0))
         self.warm_start = {"file": path.name, "step": step, "optimizer": "Adam moments reset at the warm start"}
         self.earlier_phases = earlier_phases(training)
+
+    def _own_metadata(self, path: Path, what: str) -> dict[str, Any]:
+        """The metadata of a weight file this config made (its network and variant), else a clear error."""
+        from weatherstudio.models.weightfile import read_metadata
+
+        meta = read_metadata(path)
+        arch, cfg = self.cfg["model"]["arch"], self.cfg["model"].get("config", "lite")
+        if meta.get("arch") != arch or meta.get("config_name", cfg) != cfg:
+            raise WeatherStudioError(
+                f"{what}: holds {meta.get('arch', 'unknown')} {meta.get('config_name', '')} weights, not {arch} {cfg}"
+            )
+        return meta
 
     # -- the loop ------------------------------------------------------------------------------------
     def train(
@@ -465,12 +471,9 @@ class Trainer:
         """Score a finished weight file of this config again (validation and ``[eval.*]``, by this version of
         the engine, e.g. after an inference change) and write it to ``out``: the same tensors and training
         record, the new scores, and a ``rescored`` entry saying by which command."""
-        from weatherstudio.models.weightfile import apply_state_dict, read_metadata, read_tensors
+        from weatherstudio.models.weightfile import apply_state_dict, read_tensors
 
-        meta = read_metadata(weights)
-        arch, cfg = self.cfg["model"]["arch"], self.cfg["model"].get("config", "lite")
-        if meta.get("arch") != arch or meta.get("config_name", cfg) != cfg:
-            raise WeatherStudioError(f"{weights}: holds {meta.get('arch', 'unknown')} weights, not {arch} {cfg}")
+        meta = self._own_metadata(weights, str(weights))
         if Path(out).resolve() == Path(weights).resolve():
             raise WeatherStudioError(f"{out}: is the file being scored; write the rescored copy elsewhere")
         apply_state_dict(self.model, read_tensors(weights), str(weights))
