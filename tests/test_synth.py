@@ -65,7 +65,8 @@ def test_snow_identity_shapes_ranges(preset: str) -> None:
     zz = s.z[:, :, None]
     np.testing.assert_allclose(s.x, s.a * zz + s.y * (1 - zz), atol=1e-6)  # DesnowNet eq. 1
     assert float(s.z.max()) > 0.3, "some flake must be nearly opaque"
-    assert 0.0 < float((s.z > 0.01).mean()) < 0.9
+    if preset != "near":  # its haze and one near-camera flake may cover all of so small a crop (see below)
+        assert 0.0 < float((s.z > 0.01).mean()) < 0.9
     # the aberration map is near white but not exactly grey
     assert float(s.a.min()) > 0.6
     assert float(s.a.mean()) > 0.8
@@ -299,7 +300,7 @@ def test_synthesize_folder_video_and_safety(tmp_path: Path) -> None:
     assert cv2.imread(str(out / "img0" / "input" / "frame_0002.png")).shape == (32, 32, 3)
     with pytest.raises(ValueError, match="clean is the clean folder; refusing to write into it"):
         synthesize_folder("snow", "small", clean, clean)
-    with pytest.raises(ValueError, match=r"unknown preset 'small' for rain; choose from \['heavy', 'light'\]"):
+    with pytest.raises(ValueError, match=r"unknown preset 'small' for rain; choose from \['dense', 'heavy', 'light'\]"):
         synthesize_folder("rain", "small", clean, out)  # not a rain preset
     with pytest.raises(ValueError, match="unknown kind 'hail'; choose from"):
         synthesize_folder("hail", "light", clean, out)

@@ -691,7 +691,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["snow", "rain", "rain-video"],
         help="weather synthesized (fixed seed) on the held-out test split of <data>/clean",
     )
-    b.add_argument("--preset", help="with --synthetic: snow small/medium/large, rain light/heavy")
+    b.add_argument("--preset", help="with --synthetic: snow small/medium/large/near, rain light/heavy/dense")
     b.add_argument("--data", help="with --synthetic: data root (default ../shared/data beside the repository)")
     b.add_argument("--limit", type=int, help="with --synthetic: at most this many photos/clips")
     b.add_argument("--size", type=int, help="with --synthetic: square crops of this size (clips: default 256)")
@@ -722,7 +722,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("synth", help="synthesize snowy/rainy training pairs (and masks) from clean photos")
     s.add_argument("--kind", required=True, choices=["snow", "rain", "snow-video", "rain-video"])
-    s.add_argument("--preset", required=True, help="snow: small, medium, large; rain: light, heavy")
+    s.add_argument("--preset", required=True, help="snow: small, medium, large, near; rain: light, heavy, dense")
     s.add_argument("--clean", required=True, help="folder of clean photos")
     s.add_argument("-o", "--output", required=True, help="output folder (input/, target/, mask/ ...)")
     s.add_argument("--seed", type=int, default=0)
@@ -757,7 +757,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--weights", help="the file to start from (default: the shipped one)")
     f.add_argument("--photos", help="a folder of clean photos; weather is synthesized on them")
     f.add_argument("--weather", choices=["snow", "rain", "rain-video"], help="with --photos (default: the network's)")
-    f.add_argument("--preset", help="with --photos: snow small|medium|large, rain light|heavy")
+    f.add_argument("--preset", help="with --photos: snow small|medium|large|near, rain light|heavy|dense")
     f.add_argument("--pairs", nargs=2, metavar=("DEGRADED_DIR", "CLEAN_DIR"), help="paired folders, same names")
     f.add_argument("--clips", help="j4rnet: a folder of clips, each <clip>/input and <clip>/target frames")
     f.add_argument("--steps", type=int, default=200)

@@ -55,9 +55,9 @@ PHOTO_WEATHER: dict[str, tuple[str, ...]] = {
     "j4rnet": ("rain-video",),
 }
 PRESETS: dict[str, tuple[str, ...]] = {
-    "snow": ("small", "medium", "large"),
-    "rain": ("light", "heavy"),
-    "rain-video": ("light", "heavy"),
+    "snow": ("small", "medium", "large", "near"),
+    "rain": ("light", "heavy", "dense"),
+    "rain-video": ("light", "heavy", "dense"),
 }
 #: Fine-tuning's learning rate, as a share of the network's own training lr (its config's ``[optim] lr``).
 LR_SHARE = 0.2

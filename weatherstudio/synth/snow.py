@@ -8,9 +8,14 @@ snowy photo. z is built from several layers of flakes at different depths: far l
 specks; near layers are few, large flakes blurred by defocus; every layer is smeared along one wind
 direction by motion blur (its length grows with nearness). Each flake has its own opacity (translucency),
 shape (an irregular blob) and size; layers combine as independent occluders, z = 1 − Π(1 − z_l).
+Optionally, nearest of all, a few *near-camera flakes*: large (5–25 px radius), faint, soft discs, a flake a
+hand's breadth from the lens and far out of focus, and a *snow haze* veil (the countless far flakes merged
+into a bright, uneven fog; part of z, lit by a).
 
 Presets follow Snow100K's subsets (S, M, L: particle size and density grow): ``"small"``, ``"medium"``,
-``"large"``. Every scalar is drawn per image from the preset's range, so a preset is a distribution.
+``"large"``; ``"near"`` adds what real snow photos show and those leave out: near-camera flakes and snow
+haze over medium-to-large snow. Every scalar is drawn per image from the preset's range, so a preset is a
+distribution.
 Sizes are given for a 480 px short side (Snow100K's photos are about 640×480) and scale with the image.
 """
 
@@ -66,6 +71,12 @@ class SnowParams:
     chroma: Range = (0.0, 0.03)  # per-channel smooth variation of a
     haze: Range = (0.0, 0.0)  # a faint uniform snow veil added to z
     haze_probability: float = 0.0
+    haze_unevenness: float = 0.3  # relative spread of the veil over the picture (smooth, a few bumps across)
+    near_probability: float = 0.0  # how often a scene has near-camera flakes
+    near_count: Range = (8.0, 80.0)  # near-camera flakes in a 480×640 view (log-uniform)
+    near_radius: Range = (5.0, 25.0)  # their radius, px at a 480 px short side (log-uniform)
+    near_opacity: Range = (0.15, 0.55)  # their peak opacity: out of focus, they only veil what is behind
+    near_softness: Range = (0.2, 0.6)  # the Gaussian σ of their defocus as a fraction of the radius
     scale_jitter: Range = (0.8, 1.25)  # random zoom of all sizes
     fall_speed: Range = (1.5, 4.0)  # video: displacement per frame in flake radii (near layers move faster)
     sway: Range = (0.0, 1.5)  # video: sideways wobble amplitude in flake radii
@@ -95,6 +106,18 @@ SNOW_PRESETS: dict[str, SnowParams] = {
         size_bias=(0.5, 1.3),
         haze=(0.02, 0.08),
         haze_probability=0.4,
+    ),
+    "near": SnowParams(
+        coverage=(0.04, 0.16),
+        n_layers=(4, 7),
+        radius_far=(0.5, 0.9),
+        radius_near=(2.5, 9.0),
+        size_bias=(0.0, 1.2),
+        defocus=(0.4, 1.2),
+        haze=(0.04, 0.25),
+        haze_probability=0.75,
+        haze_unevenness=0.6,
+        near_probability=0.85,
     ),
 }
 
@@ -215,7 +238,42 @@ class SnowField:
         self.haze = uniform(rng, params.haze) if rng.uniform() < params.haze_probability else 0.0
         self._haze_field = None
         if self.haze > 0:
-            self._haze_field = np.clip(self.haze * (1.0 + 0.3 * smooth_noise(self.shape, rng, 2.0)), 0.0, 1.0)
+            spread = np.maximum(1.0 + params.haze_unevenness * smooth_noise(self.shape, rng, 2.0), 0.25)
+            self._haze_field = np.clip(self.haze * spread, 0.0, 1.0)  # thinner here and there, never a hole
+        # drawn last, and only by presets that have them, so the other presets' scenes stay as they were
+        if params.near_probability > 0 and rng.uniform() < params.near_probability:
+            self.layers.append(self._near_layer(params, rng, sc, fall))
+
+    def _near_layer(self, params: SnowParams, rng: np.random.Generator, sc: float, fall: float) -> _FlakeLayer:
+        """A few near-camera flakes: large, faint, soft discs (a disc blurred by a Gaussian of σ = softness × r)."""
+        h, w = self.shape
+        radius = log_uniform(rng, params.near_radius) * sc
+        soft = uniform(rng, params.near_softness)
+        kernels = []
+        for _ in range(3):
+            r = radius * float(rng.uniform(0.7, 1.4))
+            disc = blob_kernel(r, rng, 0.15)
+            kernels.append(trim_kernel(convolve_kernels(disc, gaussian_kernel(max(0.5, soft * r)))))
+        kh = max(k.shape[0] for k in kernels)
+        kw = max(k.shape[1] for k in kernels)
+        count = int(round(log_uniform(rng, params.near_count) * h * w / (sc * sc * 480.0 * 640.0)))
+        count = max(1, min(count, 2000))
+        angle = self.wind + float(rng.uniform(-1, 1)) * params.layer_angle_jitter
+        dx, dy = math.sin(math.radians(angle)), math.cos(math.radians(angle))
+        speed = fall * radius * 0.5 * float(rng.uniform(0.8, 1.2))
+        return _FlakeLayer(
+            x=rng.uniform(-kw / 2, w + kw / 2, count),
+            y=rng.uniform(-kh / 2, h + kh / 2, count),
+            amp=rng.uniform(*params.near_opacity, count).astype(np.float32),
+            variant=rng.integers(0, len(kernels), count),
+            kernels=kernels,
+            downscale=int(min(8, max(1, soft * radius // 3.0))),
+            radius=float(radius),
+            velocity=(speed * dx, speed * dy),
+            sway_amp=0.3 * float(radius) * uniform(rng, params.sway),
+            sway_phase=rng.uniform(0, 2 * math.pi, count),
+            sway_freq=rng.uniform(0.1, 0.3, count),
+        )
 
     def layer_masks(self) -> list[np.ndarray]:
         """Each layer's translucency map (H×W, clipped to [0, 1]), far to near."""
