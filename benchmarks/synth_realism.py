@@ -3,7 +3,8 @@
     python benchmarks/synth_realism.py [--data ../shared/data] [--photos 40] [--seed 0]
 
 Real photos have no clean counterpart, so each set (real rain photos, frames of the real rainy video, real
-snow photos, the clean val-split photos, and every synthesis preset applied to those clean photos) is
+snow photos, RainTrainL's rainy side, the clean val-split photos, and every synthesis preset applied to
+those clean photos) is
 described by the same numbers (``weatherstudio.synth.statistics``: dark channel, coarse contrast, fine
 high-pass, streak anisotropy, bright-speck energy and its share at large scales), each printed as the median
 with the interquartile range. Rain sets are measured at a 321 px short side (Rain100L's and the real rain
@@ -45,13 +46,12 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     data = Path(args.data)
-    real = data / "real"
     pool = PhotoPool.load(data / "clean", "val")
     step = max(1, len(pool.photos) // args.photos)
     photos = [p.astype(np.float32) / 255.0 for p in pool.photos[::step][: args.photos]]
 
     def reals(folder: str, every: int = 1) -> list[np.ndarray]:
-        return [read_image(p).rgb for p in list_images([real / folder])[::every]]
+        return [read_image(p).rgb for p in list_images([data / folder])[::every]]
 
     for kind, reference, presets, synth, real_sets in (
         (
@@ -59,9 +59,13 @@ def main() -> int:
             321,
             RAIN_PRESETS,
             synthesize_rain,
-            [("real rain photos", "rain_photos", 1), ("real rainy video rb2 (every 6th frame)", "rain_video_rb2", 6)],
+            [
+                ("real rain photos", "real/rain_photos", 1),
+                ("real rainy video rb2 (every 6th frame)", "real/rain_video_rb2", 6),
+                ("RainTrainL rainy side (every 5th)", "train/RainTrainL/rainy", 5),
+            ],
         ),
-        ("snow", 480, SNOW_PRESETS, synthesize_snow, [("real snow photos", "snow_photos", 1)]),
+        ("snow", 480, SNOW_PRESETS, synthesize_snow, [("real snow photos", "real/snow_photos", 1)]),
     ):
         clean = [resize_to_reference(p, reference) for p in photos]
         print(f"\n{kind} (short side {reference} px)\n")

@@ -71,6 +71,10 @@ def test_statistics_see_haze_streaks_and_large_flakes() -> None:
     rainy = weather_stats(np.clip(y + streaks[:, :, None], 0, 1))
     assert rainy.aniso > 0.5 > abs(clear.aniso)
     assert rainy.fine > 2 * clear.fine
+    assert rainy.streaks > clear.streaks + 0.2
+    edge = np.zeros_like(y)
+    edge[:, 320:] = 1.0  # a sharp vertical edge is no streak
+    assert weather_stats(edge).streaks < 0.01
     small = np.zeros((480, 640), np.float32)
     big = np.zeros((480, 640), np.float32)
     g = np.random.default_rng(0)

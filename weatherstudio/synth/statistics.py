@@ -10,6 +10,8 @@ short side is ``reference`` px, the size the synthesizers' particle sizes are gi
   lowers and fine streaks or specks leave alone.
 * ``fine`` — the mean absolute high-pass of Y (Y minus its σ = 1.5 px blur): fine structure, which streaks
   and small flakes add.
+* ``streaks`` — the 99th percentile of the thin bright residue: Y minus its 7-px horizontal running median,
+  where positive. A streak (or a flake) a few px wide stands out of it; an edge, however sharp, does not.
 * ``aniso`` — the anisotropy of that high-pass's gradients, (E_x − E_y)/(E_x + E_y): positive when thin
   near-vertical structures (rain streaks) dominate, near 0 for photos and round flakes.
 * ``blobs`` — the white top-hat of Y (opening by a disk) at radii 1.5, 3, 6 and 12 px; ``blob_share``
@@ -35,6 +37,7 @@ class WeatherStats:
     dark: float
     contrast: float
     fine: float
+    streaks: float
     aniso: float
     bright: float
     blob_share: tuple[float, ...]
@@ -70,6 +73,9 @@ def weather_stats(rgb: np.ndarray, reference: int = 480) -> WeatherStats:
     gx = cv2.Sobel(high, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(high, cv2.CV_32F, 0, 1, ksize=3)
     ex, ey = float(np.mean(gx * gx)), float(np.mean(gy * gy))
+    padded = np.pad(y, ((0, 0), (3, 3)), mode="edge")
+    median = np.median(np.stack([padded[:, k : k + y.shape[1]] for k in range(7)]), axis=0)
+    residue = np.maximum(y - median, 0.0)
     hats = [float(np.mean(y - cv2.morphologyEx(y, cv2.MORPH_OPEN, _disk(r)))) for r in BLOB_RADII]
     steps = np.diff(np.concatenate([[0.0], hats]))
     total = max(hats[-1], 1e-9)
@@ -77,13 +83,14 @@ def weather_stats(rgb: np.ndarray, reference: int = 480) -> WeatherStats:
         dark=float(dark.mean()),
         contrast=float(coarse.std()),
         fine=float(np.mean(np.abs(high))),
+        streaks=float(np.percentile(residue, 99)),
         aniso=(ex - ey) / max(ex + ey, 1e-12),
         bright=hats[-1],
         blob_share=tuple(float(max(s, 0.0) / total) for s in steps),
     )
 
 
-FIELDS = ("dark", "contrast", "fine", "aniso", "bright", "large_blobs")
+FIELDS = ("dark", "contrast", "fine", "streaks", "aniso", "bright", "large_blobs")
 
 
 def stat_row(stats: WeatherStats) -> dict[str, float]:
@@ -92,6 +99,7 @@ def stat_row(stats: WeatherStats) -> dict[str, float]:
         "dark": stats.dark,
         "contrast": stats.contrast,
         "fine": stats.fine,
+        "streaks": stats.streaks,
         "aniso": stats.aniso,
         "bright": stats.bright,
         "large_blobs": stats.blob_share[-1] + stats.blob_share[-2],
