@@ -456,6 +456,9 @@ def test_weather_classifier_trains_and_scores_accuracy(data_root: Path, tmp_path
     batch = trainer.objective.batch(np.random.default_rng(0), 6, 64)
     assert batch["input"].shape == (6, 3, 64, 64)
     assert set(batch["label"].tolist()) <= {0, 1, 2}
+    # the shipped config trains on the real-weather presets too; its fixed validation/test photos do not
+    assert "light/heavy/dense rain" in trainer.objective.data_description()
+    assert "small/medium/large/near snow" in trainer.objective.data_description()
     summary = trainer.train(progress=False)
     assert math.isfinite(summary["losses"]["total"])
     scores = trainer.final_scores()

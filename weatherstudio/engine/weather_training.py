@@ -11,8 +11,10 @@ Every sample then gets the same random camera and delivery changes, so that none
 apart: a zoom (0.6–1.6×, which also varies the weather's size), exposure, gamma, saturation, sensor noise
 and JPEG compression (quality 45–95); with ``[data] wide_weather`` also a slight defocus, and the weather
 is drawn half the time from far wider ranges than the restoration presets (:data:`WIDE_RAIN`,
-:data:`WIDE_SNOW`: dense fine streaks under a veil, few long ones, large soft near-camera flakes, snow haze),
-since real weather is more varied than any preset and the classifier must not learn the presets. The
+:data:`WIDE_SNOW`: dense fine streaks under a veil, few long ones, large soft flakes, snow haze), since real
+weather is more varied than any preset and the classifier must not learn the presets. With ``[data]
+real_weather`` the rain and snow also come from the ``dense`` and ``near`` presets (fine rain under a veil;
+near-camera flakes and snow haze) and the wide snow has near-camera flakes too. The
 validation and test sets are whole photos of the val and test splits, each photo once clear, once rainy and
 once snowy (presets in turn), plus real pairs.
 """
@@ -20,6 +22,7 @@ once snowy (presets in turn), plus real pairs.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +46,13 @@ from weatherstudio.synth.rain import RainParams
 from weatherstudio.synth.snow import SnowParams
 
 LABEL = {c: i for i, c in enumerate(CLASSES)}
+#: The presets of the fixed validation and test photos (those of every earlier run, so that runs compare).
 RAIN_PRESETS = ["light", "heavy"]
 SNOW_PRESETS = ["small", "medium", "large"]
+#: The presets training draws from with ``[data] real_weather``: also dense fine rain under a veil and near-camera
+#: flakes with snow haze (what real photos show and the benchmark presets leave out).
+REAL_RAIN_PRESETS = [*RAIN_PRESETS, "dense"]
+REAL_SNOW_PRESETS = [*SNOW_PRESETS, "near"]
 
 Sample = tuple[str, np.ndarray, int]  # name, H×W×3 float32 RGB, label index
 
@@ -75,6 +83,8 @@ WIDE_SNOW = SnowParams(
     haze=(0.0, 0.12),
     haze_probability=0.5,
 )
+#: The wide snow with near-camera flakes in two scenes in five (``[data] real_weather``).
+WIDE_NEAR_SNOW = replace(WIDE_SNOW, near_probability=0.4)
 
 
 def degrade(rng: np.random.Generator, rgb: np.ndarray, defocus: bool = False) -> np.ndarray:
@@ -117,6 +127,10 @@ class WeatherObjective(Objective):
         self.pairs = real_pairs(data, data_root)
         self.smoothing = float(cfg.get("loss", {}).get("smoothing", 0.05))
         self.wide = bool(data.get("wide_weather", False))
+        self.real_weather = bool(data.get("real_weather", False))
+        self.rain_presets = REAL_RAIN_PRESETS if self.real_weather else RAIN_PRESETS
+        self.snow_presets = REAL_SNOW_PRESETS if self.real_weather else SNOW_PRESETS
+        self.wide_snow = WIDE_NEAR_SNOW if self.real_weather else WIDE_SNOW
         self.description = f"cross-entropy over {'/'.join(CLASSES)}, label smoothing {self.smoothing}"
         self._val: list[Sample] | None = None
 
@@ -125,8 +139,8 @@ class WeatherObjective(Objective):
         real = ", ".join(f"{len(p)} real pairs of {d}" for p, d in zip(self.pairs, data.get("real_pairs", [])))
         return (
             f"rain / snow / clear crops ({data['crop']}², zoom 0.6–1.6×) of {len(self.pool)} train-split photos of "
-            f"{data.get('photos', 'clean')}/ with synthetic {'/'.join(RAIN_PRESETS)} rain and "
-            f"{'/'.join(SNOW_PRESETS)} snow{' (half from the wide ranges)' if self.wide else ''}, and "
+            f"{data.get('photos', 'clean')}/ with synthetic {'/'.join(self.rain_presets)} rain and "
+            f"{'/'.join(self.snow_presets)} snow{' (half from the wide ranges)' if self.wide else ''}, and "
             f"{real or 'no real pairs'}; exposure, gamma, saturation, noise, JPEG"
             f"{' and defocus' if self.wide else ''} augmentation on every class"
         )
@@ -150,9 +164,9 @@ class WeatherObjective(Objective):
                 (img,) = flip(rng, random_crop(rng, photo, side))
                 img = img.astype(np.float32) / 255.0
             else:
-                presets: list = list(RAIN_PRESETS if weather == "rain" else SNOW_PRESETS)
+                presets: list = list(self.rain_presets if weather == "rain" else self.snow_presets)
                 if self.wide and rng.random() < 0.5:
-                    presets = [WIDE_RAIN if weather == "rain" else WIDE_SNOW]
+                    presets = [WIDE_RAIN if weather == "rain" else self.wide_snow]
                 img = synthesize_crop(rng, photo, weather, presets[int(rng.integers(len(presets)))], side).x
         return degrade(rng, _resize(img, crop), defocus=self.wide), label
 
