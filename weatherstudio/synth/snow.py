@@ -257,7 +257,7 @@ class SnowField:
         kh = max(k.shape[0] for k in kernels)
         kw = max(k.shape[1] for k in kernels)
         count = int(round(log_uniform(rng, params.near_count) * h * w / (sc * sc * 480.0 * 640.0)))
-        count = max(1, min(count, 2000))
+        count = max(1, min(count, 2000))  # at least one in a view that has them: a small crop gets one
         angle = self.wind + float(rng.uniform(-1, 1)) * params.layer_angle_jitter
         dx, dy = math.sin(math.radians(angle)), math.cos(math.radians(angle))
         speed = fall * radius * 0.5 * float(rng.uniform(0.8, 1.2))
