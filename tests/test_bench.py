@@ -110,7 +110,7 @@ def test_bench_wants_exactly_one_source(tmp_path: Path, capsys) -> None:
     assert main(["bench", "--untrained", "--clips", str(tmp_path)]) == EXIT_ERROR
     assert "no clips under" in capsys.readouterr().err
     assert main(["bench", "--untrained", "--synthetic", "snow", "--preset", "heavy"]) == EXIT_ERROR
-    assert "not one of large, medium, small" in capsys.readouterr().err
+    assert "not one of large, medium, near, small" in capsys.readouterr().err
 
 
 @needs_shared
