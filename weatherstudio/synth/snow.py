@@ -34,6 +34,7 @@ from weatherstudio.synth.common import (
     as_rng,
     blob_kernel,
     convolve_kernels,
+    direction,
     gaussian_kernel,
     image_scale,
     log_uniform,
@@ -218,7 +219,7 @@ class SnowField:
             mean_opacity = 0.5 * (o_lo + o_hi)
             count = int(round(share * coverage * dom_h * dom_w / max(mean_opacity * ksum, 1e-6)))
             count = min(count, _MAX_FLAKES_PER_LAYER)
-            dx, dy = math.sin(math.radians(angle)), math.cos(math.radians(angle))
+            dx, dy = direction(angle)
             speed = fall * radius * float(rng.uniform(0.8, 1.2))
             self.layers.append(
                 _FlakeLayer(
@@ -259,7 +260,7 @@ class SnowField:
         count = int(round(log_uniform(rng, params.near_count) * h * w / (sc * sc * 480.0 * 640.0)))
         count = max(1, min(count, 2000))  # at least one in a view that has them: a small crop gets one
         angle = self.wind + float(rng.uniform(-1, 1)) * params.layer_angle_jitter
-        dx, dy = math.sin(math.radians(angle)), math.cos(math.radians(angle))
+        dx, dy = direction(angle)
         speed = fall * radius * 0.5 * float(rng.uniform(0.8, 1.2))
         return _FlakeLayer(
             x=rng.uniform(-kw / 2, w + kw / 2, count),
