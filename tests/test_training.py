@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import torch
 
+from weatherstudio.core.errors import WeatherStudioError
 from weatherstudio.engine.datasets import PhotoPool, batch_rng, clean_photos, rotated_crop_pair, split_of
 from weatherstudio.engine.objectives import GTRainObjective, SyntheticSnowObjective, make_objective
 from weatherstudio.engine.training import Trainer, load_config, lr_at, weights_digest
@@ -141,6 +142,20 @@ def test_batches_are_a_function_of_seed_step_rank(data_root: Path) -> None:
     assert torch.allclose(a["input"][clear.expand_as(a["input"])], a["target"][clear.expand_as(a["input"])])
 
 
+def test_snow_free_share_of_the_crops_asks_for_the_identity(data_root: Path) -> None:
+    cfg = _tiny("desnownet_lite", clean_fraction=0.5)
+    objective = make_objective(build_model("desnownet", "lite"), cfg, data_root)
+    batch = objective.batch(batch_rng(0, 3, 0), 40, 24)
+    free = (batch["mask"].flatten(1).amax(1) == 0) & (batch["input"] == batch["target"]).flatten(1).all(1)
+    assert 8 <= int(free.sum()) <= 32  # about half, never all or none
+    assert "50% of the crops left snow-free" in objective.data_description()
+    # without the option the draws are the old ones: no crop is snow-free
+    plain = make_objective(build_model("desnownet", "lite"), _tiny("desnownet_lite"), data_root)
+    assert (plain.batch(batch_rng(0, 3, 0), 40, 24)["mask"].flatten(1).amax(1) > 0).all()
+    with pytest.raises(WeatherStudioError, match="clean_fraction"):
+        make_objective(build_model("desnownet", "lite"), _tiny("desnownet_lite", clean_fraction=1.0), data_root)
+
+
 def test_rotated_crop_shows_no_border() -> None:
     rng = np.random.default_rng(0)
     a = np.full((80, 90, 3), 200, np.uint8)
@@ -239,7 +254,6 @@ def test_gtrain_offsets_learn_at_a_tenth(data_root: Path, tmp_path: Path) -> Non
 
 def test_rescore_keeps_the_weights_and_record_and_replaces_the_scores(data_root: Path, tmp_path: Path) -> None:
     """--rescore: a finished file scored again by this engine; same tensors and training record, new scores."""
-    from weatherstudio.core.errors import WeatherStudioError
     from weatherstudio.models.weightfile import load_weights, read_metadata
 
     cfg = _tiny("lpnet_lite")

@@ -393,6 +393,19 @@ def synthesize_crop(
     raise WeatherStudioError(f"unknown synthetic weather {kind!r} (snow or rain)")
 
 
+def snow_free_crop(rng: np.random.Generator, photo: np.ndarray, crop: int, hflip: bool = True) -> tuple:
+    """A random (flipped) crop of ``photo`` as a snow-free :class:`~weatherstudio.synth.SnowSample`: x = y,
+    mask z = 0 and aberration a = 1 (eq. 1 with no snow), so a training pair that asks for the identity."""
+    from weatherstudio.synth import SnowSample
+
+    clean = random_crop(rng, photo, crop)
+    if hflip:
+        (clean,) = flip(rng, clean)
+    y = clean.astype(np.float32) / 255.0 if clean.dtype == np.uint8 else clean.astype(np.float32)
+    z = np.zeros(y.shape[:2], np.float32)
+    return SnowSample(y.copy(), y, z, np.ones_like(y))
+
+
 def synthesize_clip(
     rng: np.random.Generator,
     photo: np.ndarray,

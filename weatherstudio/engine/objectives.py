@@ -33,6 +33,7 @@ from weatherstudio.engine.datasets import (
     pick_preset,
     random_crop_pair,
     rotated_crop_pair,
+    snow_free_crop,
     synthesis_scale,
     synthesize_clip,
     synthesize_crop,
@@ -339,6 +340,8 @@ class SyntheticSnowObjective(Objective):
 
     ``[data] presets`` (default small, medium, large: Snow100K's three subsets) with optional
     ``preset_weights``; each sample draws its photo, crop, flip, preset and snow from the batch generator.
+    ``clean_fraction`` (default 0) of the samples are left snow-free (x = y, mask z = 0), so the network also
+    learns to leave snow-free texture alone (white flowers, foam, bright speckle) instead of taking it for flakes.
     Validation: ``[val] n`` fixed ``size``² crops of the val-split photos, presets in turn.
     """
 
@@ -357,6 +360,9 @@ class SyntheticSnowObjective(Objective):
                 " (snow made on the fly), not on snowy/clean pairs"
             )
         self.pool = None if self.pairs else self._photos("train")
+        self.clean_fraction = float(data.get("clean_fraction", 0.0))
+        if not 0.0 <= self.clean_fraction < 1.0:
+            raise WeatherStudioError(f"[data] clean_fraction must be in [0, 1), not {self.clean_fraction}")
 
     #: Whether the loss needs the synthesis' snow mask z (DesnowNet's eq. 8), so real pairs cannot train it.
     needs_mask = False
@@ -370,9 +376,10 @@ class SyntheticSnowObjective(Objective):
         val = f"{n} fixed {where} of val-split photos"
         if data.get("user"):
             val = f"the held-out photos, {where}, snow fixed by seed {VAL_SEED}"
+        free = f", {self.clean_fraction:.0%} of the crops left snow-free" if self.clean_fraction else ""
         return (
             f"synthetic {self.kind} ({'/'.join(self.presets)}) made on the fly on random {data['crop']}² crops of "
-            f"{_photo_description(self.pool, data)}; validation: {val}"
+            f"{_photo_description(self.pool, data)}{free}; validation: {val}"
         )
 
     def validation_pairs(self) -> Pairs:
@@ -397,7 +404,10 @@ class SyntheticSnowObjective(Objective):
         xs, ys, zs = [], [], []
         for _ in range(size):
             photo = self.pool.photos[int(rng.integers(len(self.pool)))]
-            s = synthesize_crop(rng, photo, self.kind, pick_preset(rng, self.presets, self.preset_weights), crop)
+            if self.clean_fraction > 0 and rng.random() < self.clean_fraction:
+                s = snow_free_crop(rng, photo, crop)
+            else:
+                s = synthesize_crop(rng, photo, self.kind, pick_preset(rng, self.presets, self.preset_weights), crop)
             xs.append(s.x)
             ys.append(s.y)
             zs.append(s.z)
