@@ -195,3 +195,22 @@ def test_scaled_output_init_starts_near_the_identity() -> None:
             assert float(out["z_hat"].max()) < 0.05
             assert float(out["residual"].abs().max()) < 0.05
     assert changes[0.01] < 0.02 < changes[1.0]
+
+
+def test_pool_branch_projects_first_and_is_the_same_function() -> None:
+    """Inception's pool branch runs its 1×1 conv before the average pool (they commute); same keys, same output."""
+    from torch import nn
+
+    from weatherstudio.models.desnownet import PoolProjection
+
+    torch.manual_seed(0)
+    branch = PoolProjection(12, 4, bn_eps=1e-3)
+    reference = nn.Sequential(nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False), branch[1])
+    assert [k for k, _ in branch.named_parameters()] == ["1.0.weight", "1.1.weight", "1.1.bias"]
+    x = torch.rand(2, 12, 9, 11)
+    for train in (True, False):
+        branch.train(train)
+        reference.train(train)
+        assert torch.allclose(branch(x), reference(x), atol=1e-5)  # edges included: padding is not counted
+    model = build_model("desnownet", "lite")
+    assert sum(isinstance(m, PoolProjection) for m in model.modules()) > 0

@@ -43,6 +43,25 @@ def recover_translucency(x: torch.Tensor, z_hat: torch.Tensor, a: torch.Tensor, 
     return y.clamp(0.0, 1.0)
 
 
+class PoolProjection(nn.Sequential):
+    """Inception-V4's pool branch: 3×3 average pool (stride 1, padding not counted), then a 1×1 conv + BN + ReLU.
+
+    Both the pool and the bias-free 1×1 conv are linear and act on different axes (space, channels), so they
+    commute; the conv runs first, and the pool then averages its few output channels instead of the block's
+    many input channels (4–8× fewer here; the pool was a quarter of a DesnowNet training step). The children
+    and their parameter names are those of ``Sequential(AvgPool2d, ConvBNReLU)``.
+    """
+
+    def __init__(self, cin: int, cout: int, bn_eps: float) -> None:
+        super().__init__(
+            nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False), ConvBNReLU(cin, cout, 1, bn_eps=bn_eps)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pool, (conv, bn, relu) = self[0], self[1]
+        return relu(bn(pool(conv(x))))
+
+
 class InceptionV4Trunk(nn.Sequential):
     """Inception-V4's feature extractor (Szegedy et al., AAAI 2017) with every stride set to 1.
 
@@ -71,8 +90,8 @@ class InceptionV4Trunk(nn.Sequential):
         def maxpool() -> nn.MaxPool2d:
             return nn.MaxPool2d(3, stride=1, padding=1)
 
-        def avgpool_1x1(cin: int, cout: int) -> nn.Sequential:
-            return nn.Sequential(nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False), conv(cin, cout, 1))
+        def avgpool_1x1(cin: int, cout: int) -> PoolProjection:
+            return PoolProjection(cin, cout, bn_eps)
 
         layers: list[nn.Module] = []
         # Stem: three 3×3 convs (32, 32, 64 in the original).
