@@ -1,0 +1,65 @@
+"""Seconds per training step of each shipped config on this CPU, NCHW against channels-last (NHWC).
+
+    python benchmarks/train_step.py [--configs desnownet_lite gtrain_lite ...] [--steps 12] [--threads 1]
+
+Each config runs as its ``weatherstudio train`` would (its data from ``../shared/data``, crop, batch, autocast
+and objective, batches drawn on the fly), once with ``channels_last`` off and once on, in a fresh trainer from
+the same seed; no validation, checkpoint or final scoring. The first three steps (allocator and oneDNN warm-up)
+are not counted; the median of the rest is. Prints a table; not a pass/fail test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+CONFIGS = ["lpnet_lite", "resdesnow_lite", "desnownet_lite", "gtrain_lite", "j4rnet_lite", "weather_lite"]
+WARMUP = 3
+
+
+def seconds_per_step(name: str, channels_last: bool, steps: int) -> float:
+    from weatherstudio.engine.training import TrainCallbacks, Trainer, load_config
+
+    cfg = copy.deepcopy(load_config(name))
+    cfg["channels_last"] = channels_last
+    cfg["val"] = {**cfg.get("val", {}), "every": 0}
+    cfg["eval"] = {}
+    cfg["checkpoint_every"] = 10**9
+    stamps: list[float] = []
+    with tempfile.TemporaryDirectory() as run:
+        trainer = Trainer(cfg, Path(run), device="cpu", steps=WARMUP + steps)
+        trainer.train(progress=False, callbacks=TrainCallbacks(on_step=lambda *_: stamps.append(time.perf_counter())))
+    gaps = [b - a for a, b in zip(stamps[WARMUP - 1 :], stamps[WARMUP:])]
+    return statistics.median(gaps)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--configs", nargs="*", default=CONFIGS)
+    ap.add_argument("--steps", type=int, default=12)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    print(f"{args.threads} thread(s), median of {args.steps} steps after {WARMUP}")
+    print("| config | autocast | NCHW s/step | channels-last s/step | channels-last × |")
+    print("|---|---|---|---|---|")
+    from weatherstudio.engine.training import load_config
+
+    for name in args.configs:
+        nchw = seconds_per_step(name, False, args.steps)
+        nhwc = seconds_per_step(name, True, args.steps)
+        amp = load_config(name).get("autocast", "fp32")
+        print(f"| {name} | {amp} | {nchw:.3f} | {nhwc:.3f} | {nchw / nhwc:.2f}× |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
