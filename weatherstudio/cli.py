@@ -474,6 +474,49 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_remote(args: argparse.Namespace) -> int:
+    from weatherstudio.engine import remote
+
+    if args.step == "pack":
+        from weatherstudio.engine.training import require_data_root
+
+        root = require_data_root(Path(args.data) if args.data else None)
+        info = remote.pack_data(
+            root,
+            Path(args.out),
+            pairs=args.pairs,
+            photos=args.photos or None,
+            quality=args.quality,
+            max_side=args.max_side,
+        )
+        print(f"{args.out}: {info['files']} images, {info['bytes'] / 2**20:.1f} MiB (left out: {info['left_out']})")
+    elif args.step == "train":
+        command = "weatherstudio remote train " + " ".join(sys.argv[3:]) if len(sys.argv) > 3 else None
+        record = remote.train_for(
+            args.config,
+            args.minutes,
+            Path(args.out),
+            pack=Path(args.pack) if args.pack else None,
+            data_root=Path(args.data) if args.data else None,
+            run_dir=Path(args.run_dir),
+            device=args.device,
+            command=command,
+        )
+        print(json.dumps(record, indent=1, default=str))
+    else:
+        scores = remote.collect(
+            Path(args.folder),
+            Path(args.out),
+            data_root=Path(args.data) if args.data else None,
+            score=not args.no_score,
+            device=args.device,
+        )
+        print(f"weights -> {args.out}")
+        for k, v in scores.items():
+            print(f"  {k}: {v}")
+    return 0
+
+
 def cmd_finetune(args: argparse.Namespace) -> int:
     """Fine-tune a trained network on the user's photos or pairs (see :mod:`weatherstudio.engine.finetune`)."""
     from tqdm import tqdm
@@ -751,6 +794,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="train nothing: score a finished weight file of this config again and write it to --export",
     )
     t.set_defaults(func=cmd_train)
+
+    r2 = sub.add_parser("remote", help="train a config on a lent GPU machine: pack the data, train there, collect")
+    steps = r2.add_subparsers(dest="step", required=True)
+    rp = steps.add_parser("pack", help="the training data (pairs, train/val photos) as one JPEG zip that travels")
+    rp.add_argument("out", help="the zip file to write (a new file)")
+    rp.add_argument("--data", help="data root (default ../shared/data beside the repository)")
+    rp.add_argument("--pairs", nargs="*", default=["train/RainTrainL"], help="pairs folders under the data root")
+    rp.add_argument("--photos", default="clean", help="clean-photo folder ('' for none); its test split stays")
+    rp.add_argument("--quality", type=int, default=90, help="JPEG quality (default 90)")
+    rp.add_argument("--max-side", type=int, default=640, help="photos' long side at most (default 640)")
+    rt = steps.add_parser("train", help="train a config for a time budget; weights in pieces that come back")
+    rt.add_argument("config", help="config name (e.g. gtrain_paper) or path")
+    rt.add_argument("--minutes", type=float, required=True, help="wall-clock budget, loading and writing included")
+    rt.add_argument("--out", required=True, help="folder for the pieces and the run's record (e.g. $OUT)")
+    rt.add_argument("--pack", help="a data pack made by 'remote pack'")
+    rt.add_argument("--data", help="or a data root")
+    rt.add_argument("--run-dir", default="runs/remote", help="a new folder for the unpacked data and the run")
+    rt.add_argument("--device", default="auto")
+    rc = steps.add_parser("collect", help="join the pieces into one weight file and score it on the [eval] sets")
+    rc.add_argument("folder", help="the folder holding <config>.partN.safetensors")
+    rc.add_argument("-o", "--out", required=True, help="the weight file to write (a new file)")
+    rc.add_argument("--data", help="data root for the scores (default ../shared/data beside the repository)")
+    rc.add_argument("--no-score", action="store_true", help="join only")
+    rc.add_argument("--device", default="auto")
+    r2.set_defaults(func=cmd_remote)
 
     f = sub.add_parser("finetune", help="fine-tune a trained network on your own photos or pairs")
     f.add_argument("--model", required=True, help="lpnet, gtrain, resdesnow, desnownet or j4rnet")
