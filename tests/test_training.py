@@ -149,9 +149,10 @@ def test_snow_free_share_of_the_crops_asks_for_the_identity(data_root: Path) -> 
     free = (batch["mask"].flatten(1).amax(1) == 0) & (batch["input"] == batch["target"]).flatten(1).all(1)
     assert 8 <= int(free.sum()) <= 32  # about half, never all or none
     assert "50% of the crops left snow-free" in objective.data_description()
-    # without the option the draws are the old ones: no crop is snow-free
-    plain = make_objective(build_model("desnownet", "lite"), _tiny("desnownet_lite"), data_root)
-    assert (plain.batch(batch_rng(0, 3, 0), 40, 24)["mask"].flatten(1).amax(1) > 0).all()
+    # without it, a crop is snow-free only where no flake happens to fall (small snow on a 24² crop, rarely)
+    plain = make_objective(build_model("desnownet", "lite"), _tiny("desnownet_lite", clean_fraction=0.0), data_root)
+    plain_free = int((plain.batch(batch_rng(0, 3, 0), 40, 24)["mask"].flatten(1).amax(1) == 0).sum())
+    assert plain_free <= 4 < int(free.sum())
     with pytest.raises(WeatherStudioError, match="clean_fraction"):
         make_objective(build_model("desnownet", "lite"), _tiny("desnownet_lite", clean_fraction=1.0), data_root)
 
