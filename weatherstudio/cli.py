@@ -491,7 +491,6 @@ def cmd_remote(args: argparse.Namespace) -> int:
         )
         print(f"{args.out}: {info['files']} images, {info['bytes'] / 2**20:.1f} MiB (left out: {info['left_out']})")
     elif args.step == "train":
-        command = "weatherstudio remote train " + " ".join(sys.argv[3:]) if len(sys.argv) > 3 else None
         record = remote.train_for(
             args.config,
             args.minutes,
@@ -500,7 +499,6 @@ def cmd_remote(args: argparse.Namespace) -> int:
             data_root=Path(args.data) if args.data else None,
             run_dir=Path(args.run_dir),
             device=args.device,
-            command=command,
         )
         print(json.dumps(record, indent=1, default=str))
     else:

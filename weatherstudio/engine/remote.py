@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from weatherstudio.core.errors import WeatherStudioError
+from weatherstudio.core.image_io import is_supported
 
 MANIFEST = "weatherstudio-pack.json"
 PACK_FORMAT = 1
@@ -43,7 +44,8 @@ MAX_ENTRY_BYTES = 32 * 2**20
 TRAIN_SHARE = 0.85
 PROBE_STEPS = 12
 PROBE_WARMUP = 4
-_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+#: Names whose packed JPEG bytes are written back as they are (the rest are decoded and re-encoded by suffix).
+_JPEG_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".jfif"}
 
 
 def _encode(rgb: np.ndarray, quality: int) -> bytes:
@@ -51,11 +53,6 @@ def _encode(rgb: np.ndarray, quality: int) -> bytes:
     if not ok:
         raise WeatherStudioError("could not encode an image as JPEG")
     return buf.tobytes()
-
-
-def _pair_dirs(root: Path) -> list[Path]:
-    """The folders of images under a pairs folder (its rainy/ and clean/ sides)."""
-    return sorted({p.parent for p in root.rglob("*") if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES})
 
 
 def pack_data(
@@ -70,9 +67,10 @@ def pack_data(
 ) -> dict[str, Any]:
     """Write the pairs folders ``pairs`` and the train/val photos of ``photos`` (all under ``data_root``) to the
     zip file ``out`` as JPEG of ``quality``; returns a summary (files, bytes, what was left out)."""
+    from weatherstudio.core.image_io import list_images
     from weatherstudio.core.image_read import read_image
     from weatherstudio.core.image_write import to_uint8
-    from weatherstudio.engine.datasets import load_photo, split_of
+    from weatherstudio.engine.datasets import clean_photos, load_photo
 
     data_root, out = Path(data_root), Path(out)
     if out.exists():
@@ -84,19 +82,15 @@ def pack_data(
         root = data_root / folder
         if not root.is_dir():
             raise WeatherStudioError(f"no pairs folder {root}")
-        for d in _pair_dirs(root):
-            entries += [(p.relative_to(data_root).as_posix(), p, "pair") for p in sorted(d.iterdir()) if _is_image(p)]
+        entries += [(p.relative_to(data_root).as_posix(), p, "pair") for p in list_images(root, recursive=True)]
     left_out = 0
     if photos:
         root = data_root / photos
         if not root.is_dir():
             raise WeatherStudioError(f"no photos folder {root}")
-        for p in sorted(root.rglob("*")):
-            if _is_image(p):
-                if split_of(p) == "test":
-                    left_out += 1
-                else:
-                    entries.append((p.relative_to(data_root).as_posix(), p, "photo"))
+        for split in ("train", "val"):  # the splits clean_photos gives training and validation
+            entries += [(p.relative_to(data_root).as_posix(), p, "photo") for p in clean_photos(root, split)]
+        left_out = len(clean_photos(root, "test"))
     if not entries:
         raise WeatherStudioError(f"nothing to pack under {data_root}")
     manifest = {
@@ -125,15 +119,11 @@ def pack_data(
     return {**manifest, "bytes": out.stat().st_size}
 
 
-def _is_image(p: Path) -> bool:
-    return p.is_file() and not p.name.startswith(".") and p.suffix.lower() in _IMAGE_SUFFIXES
-
-
 def _safe_member(name: str) -> PurePosixPath:
     rel = PurePosixPath(name)
     if rel.is_absolute() or ".." in rel.parts or "\\" in name or not rel.parts:
         raise WeatherStudioError(f"the pack holds a file outside its folder ({name!r}): not unpacked")
-    if rel.suffix.lower() not in _IMAGE_SUFFIXES:
+    if not is_supported(rel):
         raise WeatherStudioError(f"the pack holds {name!r}, which is not an image: not unpacked")
     return rel
 
@@ -167,7 +157,7 @@ def unpack_data(pack: Path, dest: Path) -> dict[str, Any]:
             data = z.read(info)
             target = dest.joinpath(*rel.parts)
             target.parent.mkdir(parents=True, exist_ok=True)
-            if rel.suffix.lower() in (".jpg", ".jpeg"):
+            if rel.suffix.lower() in _JPEG_SUFFIXES:
                 target.write_bytes(data)
                 continue
             img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
@@ -360,7 +350,7 @@ def collect(
     cfg = load_config(meta["training"]["config_file"].removesuffix(".toml"))
     with tempfile.TemporaryDirectory() as tmp:
         joined = save_weights(model, Path(tmp) / "joined.safetensors", {**kept, "transfer": transfer})
-        trainer = Trainer(cfg, Path(tmp) / "run", data_root, device, command=f"weatherstudio remote collect {folder}")
+        trainer = Trainer(cfg, Path(tmp) / "run", data_root, device)  # its command: this one, as typed
         return trainer.rescore(joined, out)
 
 
