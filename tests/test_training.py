@@ -89,6 +89,8 @@ def _tiny(name: str, **data: object) -> dict:
     cfg["checkpoint_every"] = 1000
     if "real_pairs" in cfg["data"]:
         cfg["data"]["holdout"] = 3
+    if cfg.get("precise_bn"):
+        cfg["precise_bn"] = 2
     return cfg
 
 
@@ -251,6 +253,43 @@ def test_gtrain_offsets_learn_at_a_tenth(data_root: Path, tmp_path: Path) -> Non
     assert len(slow[0]["params"]) == n_deform > 0
     trainer.train(progress=False)
     assert slow[0]["lr"] == pytest.approx(0.1 * next(g for g in groups if "lr_scale" not in g)["lr"])
+
+
+def test_precise_batchnorm_is_a_function_of_the_weights_and_leaves_training_alone(
+    data_root: Path, tmp_path: Path
+) -> None:
+    """``precise_bn``: validation sees batch-norm statistics averaged over fixed batches, the training run keeps
+    its own (the same weights and buffers as a run without it), and the weight file holds the precise ones."""
+    from weatherstudio.models.weightfile import load_weights
+
+    cfg = _tiny("gtrain_lite", batch=2)
+    cfg["val"]["every"] = 1
+    runs = {}
+    for n in (0, 3):
+        trainer = Trainer({**cfg, "precise_bn": n}, tmp_path / str(n), data_root=data_root, device="cpu", steps=2)
+        trainer.train(progress=False)
+        runs[n] = trainer
+    assert _state_equal(runs[0].model.state_dict(), runs[3].model.state_dict())
+    trainer = runs[3]
+    layers = trainer.batchnorm_layers()
+    assert layers
+    ema = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    saved = trainer.precise_batchnorm()
+    assert saved is not None and _state_equal(saved, {k: ema[k] for k in saved})
+    precise = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    assert all(int(m.num_batches_tracked) == 3 for m in layers)
+    assert all(m.momentum == 0.1 for m in layers)
+    mean = next(k for k in saved if k.endswith("running_mean"))
+    assert not torch.equal(precise[mean], ema[mean])
+    trainer.precise_batchnorm()  # the same batches again: the same statistics
+    assert _state_equal(precise, trainer.model.state_dict())
+    trainer._restore_batchnorm(saved)
+    assert _state_equal(ema, trainer.model.state_dict())
+    trainer.final_scores()
+    out = trainer.export(tmp_path / "gtrain_lite.safetensors")
+    loaded, _ = load_weights(out)
+    assert _state_equal(precise, {k: v for k, v in loaded.state_dict().items() if k in precise})
+    assert runs[0].precise_batchnorm() is None  # off in the config: nothing recomputed
 
 
 def test_rescore_keeps_the_weights_and_record_and_replaces_the_scores(data_root: Path, tmp_path: Path) -> None:
