@@ -464,8 +464,9 @@ class Trainer:
         swung 23.7–26.8 dB between checkpoints of the same low-rate phase, its outputs drifting a dozen levels
         dark, and one checkpoint went 24.03 → 27.04 dB with these statistics alone (README). The batches come
         from a seed stream of their own (:data:`PRECISE_BN_SEED`), always the same N, so the result is a
-        function of the weights; they run through the objective's training forward (GT-RAIN's rainy and clean
-        images together, as in a step) in train mode without gradients, in fp32 (what inference runs in).
+        function of the weights (and of the step, for an objective whose data follows a schedule); they run
+        through the objective's training forward (GT-RAIN's rainy and clean images together, as in a step) in
+        train mode without gradients, in fp32 (what inference runs in).
         Returns the statistics they replaced (for :meth:`_restore_batchnorm`), or None when the config asks for
         none or the model has no batch norm.
         """
