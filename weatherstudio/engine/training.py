@@ -511,11 +511,17 @@ class Trainer:
         """Y-channel PSNR/SSIM on the objective's held-out validation set (see ``Objective.validate``), with
         precise batch-norm statistics when the config asks (the training run's own are put back after)."""
         saved = self.precise_batchnorm()
+        try:
+            return self._validation_scores()
+        finally:
+            self._restore_batchnorm(saved)
+
+    def _validation_scores(self) -> dict[str, Any]:
+        """The objective's validation with the model's statistics as they are; the model handed back for training."""
         self.model.eval()
         try:
             return self.objective.validate(self.model, self.device)
         finally:
-            self._restore_batchnorm(saved)
             self._back_to_training()
 
     def final_scores(self, precise_bn: bool = True) -> dict[str, Any]:
@@ -526,11 +532,7 @@ class Trainer:
         """
         if precise_bn:
             self.precise_batchnorm()
-        self.model.eval()
-        try:
-            scores: dict[str, Any] = dict(self.objective.validate(self.model, self.device))
-        finally:
-            self._back_to_training()
+        scores: dict[str, Any] = dict(self._validation_scores())
         self.model.eval()
         try:
             evaluate = getattr(self.objective, "evaluate", None)  # an objective with its own kind of scores
