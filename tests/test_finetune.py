@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from weatherstudio.cli import main
 from weatherstudio.core.errors import WeatherStudioError
@@ -192,3 +193,25 @@ def test_j4rnet_fine_tunes_on_the_users_clips(tmp_path, capsys):
         Finetuner(FinetuneSpec("j4rnet", FinetuneData(degraded=clips / "clip0" / "input", clean=clips), steps=1))
     with pytest.raises(WeatherStudioError, match="video network"):
         Finetuner(FinetuneSpec("lpnet", FinetuneData(clips=clips), steps=1))
+
+
+def test_gtrain_fine_tunes_with_its_batchnorm_statistics_frozen(tmp_path):
+    """GT-RAIN on five night photos with heavy rain: batch norm keeps the shipped file's statistics (with the
+    user's small batches' own, validation fell 18.8 → 11.5 dB here) and the run gains several dB."""
+    from weatherstudio.models.weightfile import read_tensors
+
+    data = FinetuneData(photos=night_photos(tmp_path / "night", 5), weather="rain", preset="heavy")
+    job = Finetuner(FinetuneSpec("gtrain", data, steps=16, crop=64, batch=4, val_every=8, project_test=False))
+    assert job.cfg["frozen_bn"] and "precise_bn" not in job.cfg
+    result = job.run()
+    before, after = result.val_before["val_psnr_y"], result.val_after["val_psnr_y"]
+    assert after > before + 3.0, (before, after)
+    assert result.best_step > 0
+    start, written = read_tensors(job.start), read_tensors(result.output)
+    stats = [k for k in start if k.endswith(("running_mean", "running_var"))]
+    assert stats and all(torch.equal(written[k], start[k]) for k in stats)
+    assert not all(torch.equal(written[k], start[k]) for k in start)
+    assert read_metadata(result.output)["finetune"]["batch_norm"].startswith("frozen")
+    # a network whose statistics do not matter keeps training them (DesnowNet: README)
+    snow = FinetuneData(photos=tmp_path / "night", weather="snow", preset="large")
+    assert not Finetuner(FinetuneSpec("desnownet", snow, steps=1, project_test=False)).cfg["frozen_bn"]

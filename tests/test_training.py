@@ -292,6 +292,32 @@ def test_precise_batchnorm_is_a_function_of_the_weights_and_leaves_training_alon
     assert runs[0].precise_batchnorm() is None  # off in the config: nothing recomputed
 
 
+def test_frozen_batchnorm_keeps_the_running_statistics_and_trains_the_rest(data_root: Path, tmp_path: Path) -> None:
+    """``frozen_bn``: batch norm normalises with its running statistics and keeps them, through steps and
+    validations; every weight still trains (its scale and shift included). Without it the statistics move."""
+    cfg = _tiny("gtrain_lite", batch=2)
+    cfg["val"]["every"] = 1
+    cfg.pop("precise_bn", None)
+    start = Trainer(cfg, tmp_path / "start", data_root=data_root, device="cpu", steps=2).model.state_dict()
+    start = {k: v.clone() for k, v in start.items()}
+    runs = {}
+    for frozen in (False, True):
+        trainer = Trainer(
+            {**cfg, "frozen_bn": frozen}, tmp_path / str(frozen), data_root=data_root, device="cpu", steps=2
+        )
+        trainer.train(progress=False)
+        runs[frozen] = trainer.model.state_dict()
+        layers = trainer.batchnorm_layers()
+        assert layers and trainer.model.training
+        assert all(m.training != frozen for m in layers)  # after the validations too
+    stats = [k for k in start if k.endswith(("running_mean", "running_var"))]
+    affine = [k for k in start if k.endswith(".weight") and k.replace(".weight", ".running_mean") in start]
+    assert stats and affine
+    assert all(torch.equal(runs[True][k], start[k]) for k in stats)
+    assert not any(torch.equal(runs[False][k], start[k]) for k in stats)
+    assert not any(torch.equal(runs[True][k], start[k]) for k in affine)
+
+
 def test_rescore_keeps_the_weights_and_record_and_replaces_the_scores(data_root: Path, tmp_path: Path) -> None:
     """--rescore: a finished file scored again by this engine; same tensors and training record, new scores."""
     from weatherstudio.models.weightfile import load_weights, read_metadata

@@ -12,7 +12,8 @@ A fixed share of the user's images never trains (:func:`~weatherstudio.engine.da
 20 %, at least one); the run reports Y-channel PSNR/SSIM on it before and after, and, where the project's data
 is present, on a few of the project's held-out test photos, so the user sees what was gained on their data
 and what was forgotten elsewhere. The best weights by validation PSNR are kept (a Stop or an over-long run
-never leaves worse weights than the best seen, the starting weights included).
+never leaves worse weights than the best seen, the starting weights included). GT-RAIN's batch norm stays
+frozen (its running statistics the starting file's; see :meth:`~weatherstudio.engine.training.Trainer.train_mode`).
 
 Output: a ``.safetensors`` in the user's data folder by default (:func:`~weatherstudio.weights.user_weights_dir`),
 never over an existing file and never into the package's shipped-weights folder, with metadata saying where it
@@ -241,6 +242,14 @@ def build_config(spec: FinetuneSpec, config_name: str) -> dict[str, Any]:
     }
     if spec.autocast == "auto" and cpu_has_bf16():
         cfg["autocast"] = "bf16"
+    # Batch norm frozen where the network's statistics matter (its config recomputes them: GT-RAIN). A user's
+    # batches are few and small and show one preset on a handful of photos, not the mix the network learnt on:
+    # with batch statistics GT-RAIN's validation fell in the first steps and on night photos never came back
+    # (figures: Trainer.train_mode). DesnowNet's do not matter (README): five night photos, large snow, 60 steps,
+    # best 27.04 dB frozen against 27.36 with batch statistics (start 25.41), so it keeps training them.
+    # No ``precise_bn`` either: recomputed on one preset of the user's photos, GT-RAIN's statistics lowered the
+    # shipped file's validation before a single step (day photos, light rain 30.44 → 25.51 dB).
+    cfg["frozen_bn"] = int(base.get("precise_bn", 0)) > 0
     d: dict[str, Any] = {
         "user": True,
         "max_side": spec.max_side,
@@ -510,6 +519,11 @@ class Finetuner:
                 "crop": self.cfg["data"]["crop"],
                 "batch": self.cfg["data"]["batch"],
                 "precision": result.precision,
+                **(
+                    {"batch_norm": "frozen: the starting file's running statistics; scale and shift trained"}
+                    if self.cfg["frozen_bn"] and self.trainer.batchnorm_layers()
+                    else {}
+                ),
                 "hardware": hardware_description(self.trainer.device, 1),
                 "command": self.command,
                 "scores": {
