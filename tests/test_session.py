@@ -155,3 +155,30 @@ def test_auto_picks_the_network_for_the_weather_and_passes_clear_photos_through(
         assert result.model is None
         assert np.array_equal(result.image, clean)
         assert "passed through unchanged" in result.notes[0]
+
+
+def test_a_video_is_judged_on_frames_spread_over_it_not_its_first(tmp_path: Path) -> None:
+    """A clip that fades in from black: its first frame is clear, the clip is rain, and auto says so."""
+    import cv2
+
+    from weatherstudio.core.video_io import open_video
+    from weatherstudio.engine.weather import sample_frames
+    from weatherstudio.samples import find_samples
+
+    clip = next(s for s in find_samples() if s.is_clip)
+    frames = sorted(Path(clip.path).with_suffix("").glob("frame_*.jpg"))
+    folder = tmp_path / "fade_in"
+    folder.mkdir()
+    for i in range(4):
+        cv2.imwrite(str(folder / f"f{i:03d}.png"), np.zeros((240, 320, 3), np.uint8))
+    for i, f in enumerate(frames[:8], start=4):
+        cv2.imwrite(str(folder / f"f{i:03d}.png"), cv2.resize(cv2.imread(str(f)), (320, 240)))
+    session = Session()
+    with open_video(folder) as reader:
+        assert sample_frames(reader.frame_count) == [1, 3, 6, 8, 10]
+        first = session.decide(ModelChoice("auto"), reader.frame(0), video=True)
+        assert first.pass_through  # what judging the first frame alone did
+        decision = session.decide_video(ModelChoice("auto"), reader)
+    assert decision.guess.weather == "rain" and decision.choice.arch == "j4rnet"
+    assert sample_frames(1) == [0] and sample_frames(3) == [0, 1, 2]
+    assert session.decide_video(ModelChoice("lpnet"), None).choice.arch == "lpnet"  # a choice is kept as it is

@@ -30,7 +30,15 @@ import torch
 
 from weatherstudio.core.errors import WeatherStudioError
 from weatherstudio.engine.restore import CancelFn, ProgressFn, RestoreOptions, RestoreResult, TileFn, restore
-from weatherstudio.engine.weather import AUTO, WeatherGuess, classify, load_classifier, network_for
+from weatherstudio.engine.weather import (
+    AUTO,
+    WeatherGuess,
+    classify,
+    classify_frames,
+    load_classifier,
+    network_for,
+    sample_frames,
+)
 from weatherstudio.models.base import RestorationModel
 
 UNTRAINED = "untrained"
@@ -308,7 +316,29 @@ class Session:
         """``choice`` as it is, or, for ``auto``, the best shipped network for the weather in ``rgb``."""
         if choice.arch != AUTO:
             return Decision(choice)
-        guess = self.classify(rgb)
+        return self._decision(choice, self.classify(rgb), video)
+
+    def decide_video(self, choice: ModelChoice, reader: Any) -> Decision:
+        """``choice`` as it is, or, for ``auto``, the best shipped video network for the weather of
+        :data:`~weatherstudio.engine.weather.VIDEO_SAMPLES` frames spread over ``reader``'s clip (a frame that
+        does not decode is left out; none decoding raises the first one's error)."""
+        from weatherstudio.core.video_io import VideoError
+
+        if choice.arch != AUTO:
+            return Decision(choice)
+        frames, errors = [], []
+        for index in sample_frames(reader.frame_count):
+            try:
+                frames.append(reader.frame(index))
+            except VideoError as exc:
+                errors.append(exc)
+        if not frames:
+            raise errors[0]
+        if self._classifier is None:
+            self._classifier, _ = load_classifier()
+        return self._decision(choice, classify_frames(self._classifier, frames), video=True)
+
+    def _decision(self, choice: ModelChoice, guess: WeatherGuess, video: bool) -> Decision:
         arch = network_for(guess.weather, video=video)
         if arch is None:
             return Decision(choice, guess, pass_through=True, video=video)
@@ -391,11 +421,10 @@ class Session:
         from weatherstudio.engine.restore import RestoreCancelled, preview_scale, restore_preview
 
         options = replace(options or RestoreOptions(device=self.device), return_maps=False)
-        if frame_of is not None and choice.arch == AUTO:  # one decision per video, on its first frame, as export
+        if frame_of is not None and choice.arch == AUTO:  # one decision per video, on the frames export uses
             key = (Path(frame_of[0]), getattr(self, "_reader_stamp", None))
             if self._video_decision is None or self._video_decision[0] != key:
-                first = self.video_frame(frame_of[0], 0).rgb
-                self._video_decision = (key, self.decide(choice, first, video=True))
+                self._video_decision = (key, self.decide_video(choice, self.video(frame_of[0])))
             decision = self._video_decision[1]
         else:
             decision = self.decide(choice, rgb, video=video)
@@ -569,7 +598,7 @@ class Session:
         started = time.perf_counter()
         with open_video(source, fps, streaming=True) as reader:
             span = parse_frame_range(frames, reader.frame_count)
-            decision = self.decide(choice, reader.frame(0), video=True)  # the first frame decides, as in the studio
+            decision = self.decide_video(choice, reader)  # the frames the studio's decision uses
             ready = None if decision.pass_through else self.model(decision.choice)
             writer = VideoWriter(output, reader, codec, quality, overwrite=overwrite, start=span.start, speed=speed)
             behind = WriteBehind(writer.write, writer.finish, writer.abort)

@@ -2,12 +2,15 @@
 
 :func:`classify` runs the shipped :class:`~weatherstudio.models.weather.WeatherClassifier` on the whole image
 (area-downscaled to its input side); :func:`network_for` maps the weather to the best shipped restoration
-network. A clear photo maps to no network: it is passed through unchanged.
+network. A clear photo maps to no network: it is passed through unchanged. A video is judged on
+:data:`VIDEO_SAMPLES` frames spread over it (:func:`classify_frames`), not its first alone (a fade from black,
+a title card).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +29,8 @@ PREFERENCE: dict[str, tuple[str, ...]] = {"rain": ("lpnet", "gtrain", "j4rnet"),
 #: rain clip sets (light 32.35 against 31.95 dB, heavy 23.83 against 18.60) with less flicker (5.03 against 5.18,
 #: 11.56 against 15.06), and shows no ghosts on the real panning clip (README); it costs ~6× LPNet's time.
 VIDEO_PREFERENCE: dict[str, tuple[str, ...]] = {**PREFERENCE, "rain": ("j4rnet", "lpnet", "gtrain")}
+#: How many frames, spread evenly over a video, decide its weather.
+VIDEO_SAMPLES = 5
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,26 @@ def probabilities(model: WeatherClassifier, rgb: np.ndarray, device: torch.devic
 def classify(model: WeatherClassifier, rgb: np.ndarray, device: torch.device | str = "cpu") -> WeatherGuess:
     """The weather of one H×W×3 float32 RGB image in [0, 1]."""
     p = probabilities(model, rgb, device)
+    k = int(np.argmax(p))
+    return WeatherGuess(CLASSES[k], float(p[k]), {c: float(v) for c, v in zip(CLASSES, p)})
+
+
+def sample_frames(count: int, samples: int = VIDEO_SAMPLES) -> list[int]:
+    """The frames of a ``count``-frame video that decide its weather: the centres of ``samples`` equal spans."""
+    n = max(1, min(samples, count))
+    return sorted({min(count - 1, int((k + 0.5) * count / n)) for k in range(n)})
+
+
+def classify_frames(
+    model: WeatherClassifier, frames: Iterable[np.ndarray], device: torch.device | str = "cpu"
+) -> WeatherGuess:
+    """The weather of a video from some of its frames (H×W×3 float32 RGB): the frames' mean log-probabilities,
+    renormalised, as :func:`probabilities` pools one image's windows."""
+    logs = [np.log(np.maximum(probabilities(model, rgb, device), 1e-12)) for rgb in frames]
+    if not logs:
+        raise WeatherStudioError("no frame to classify")
+    p = np.exp(np.mean(logs, axis=0))
+    p /= p.sum()
     k = int(np.argmax(p))
     return WeatherGuess(CLASSES[k], float(p[k]), {c: float(v) for c, v in zip(CLASSES, p)})
 
