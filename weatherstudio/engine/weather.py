@@ -80,7 +80,10 @@ def probabilities(model: WeatherClassifier, rgb: np.ndarray, device: torch.devic
 
 def classify(model: WeatherClassifier, rgb: np.ndarray, device: torch.device | str = "cpu") -> WeatherGuess:
     """The weather of one H×W×3 float32 RGB image in [0, 1]."""
-    p = probabilities(model, rgb, device)
+    return _guess(probabilities(model, rgb, device))
+
+
+def _guess(p: np.ndarray) -> WeatherGuess:
     k = int(np.argmax(p))
     return WeatherGuess(CLASSES[k], float(p[k]), {c: float(v) for c, v in zip(CLASSES, p)})
 
@@ -100,9 +103,7 @@ def classify_frames(
     if not logs:
         raise WeatherStudioError("no frame to classify")
     p = np.exp(np.mean(logs, axis=0))
-    p /= p.sum()
-    k = int(np.argmax(p))
-    return WeatherGuess(CLASSES[k], float(p[k]), {c: float(v) for c, v in zip(CLASSES, p)})
+    return _guess(p / p.sum())
 
 
 def classifier_weights() -> Path | None:
