@@ -116,3 +116,32 @@ def test_the_export_dialog_offers_encoder_speeds_where_the_codec_has_them(qtbot,
     out, codec, quality, span, overwrite, speed = dialog.values()
     assert (codec, speed, span, overwrite) == ("h264", "small", "0:10", False)
     assert out.suffix == ".mov" and not out.exists()  # H.264 fits the .mov the ProRes choice suggested
+
+
+def test_auto_on_a_clear_video_says_the_video_is_kept_as_it_is(qtbot, window, tmp_path: Path) -> None:
+    """Auto judges the clip (frames spread over it) and tells the user a clear video is left as it is."""
+    import cv2
+
+    from weatherstudio.samples import default_sample
+
+    clean = Path(default_sample("rain").clean).parent / "rainy_coffee_clip"
+    frames = [cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in sorted(clean.glob("frame_*.jpg"))[:6]]
+    path = tmp_path / "clear.mp4"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=12)
+        stream.height, stream.width = (s // 2 * 2 for s in frames[0].shape[:2])
+        stream.pix_fmt = "yuv420p"
+        for rgb in frames:
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[: stream.height, : stream.width]), "rgb24")
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    window.model_panel.set_arch("auto")
+    window.debounce.stop()
+    with qtbot.waitSignal(window.restore_done, timeout=60_000):
+        window.open_path(path)
+    assert window.result.model is None and window.result.decision.video
+    assert window.banner.level == "info"
+    assert window.banner.text().startswith("This video looks clear (")
+    assert "frames kept as they are" in window.banner.text()

@@ -262,15 +262,16 @@ class MainWindow(FileCommands, VideoCommands, QMainWindow):
         self.image_opened.emit(loaded.path)
 
     def _on_decided(self, gen: int, decision: Any, info: ModelInfo | None) -> None:
-        """What ``auto`` chose for this photo, and how sure the classifier is (the user can override it)."""
+        """What ``auto`` chose for this photo or video, and how sure the classifier is (the user can override it)."""
         if not self._current(gen) or decision.guess is None:
             return
         self.decisions = {gen: decision}
         self.model_panel.set_status(f"Auto: {decision.message()}")
         if decision.pass_through:
+            what = "video" if decision.video else "photo"
             self.show_message(
                 "info",
-                f"This photo looks {decision.message()}. Choose a network in the Model panel to restore it anyway.",
+                f"This {what} looks {decision.message()}. Choose a network in the Model panel to restore it anyway.",
             )
 
     def _on_model(self, gen: int, info: ModelInfo) -> None:
