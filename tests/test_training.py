@@ -453,6 +453,70 @@ def test_warm_start_carries_on_from_a_weight_file(data_root: Path, tmp_path: Pat
         Trainer(other, tmp_path / "d", data_root=data_root, device="cpu", steps=5, init=shipped)
 
 
+def test_weight_average_follows_its_formula_and_gives_the_weights_back() -> None:
+    """ē ← d_n·ē + (1 − d_n)·w with d_n = min(d, (1 + n)/(10 + n)); inside ``applied`` the model holds ē."""
+    from weatherstudio.engine.averaging import WeightAverage
+
+    torch.manual_seed(0)
+    net = torch.nn.Linear(3, 2)
+    avg = WeightAverage(net, 0.5)
+    expected = {n: p.detach().clone() for n, p in net.named_parameters()}
+    for n in range(4):
+        with torch.no_grad():
+            for p in net.parameters():
+                p.add_(torch.randn_like(p))
+        d = min(0.5, (1 + n) / (10 + n))
+        assert avg.decay_at(n) == pytest.approx(d)
+        expected = {k: d * expected[k] + (1 - d) * p.detach() for k, p in net.named_parameters()}
+        avg.update(net)
+    assert all(torch.allclose(avg.shadow[k], expected[k], atol=1e-6) for k in expected)
+    live = copy.deepcopy(net.state_dict())
+    with avg.applied(net):
+        assert all(torch.equal(p, avg.shadow[k]) for k, p in net.named_parameters())
+    assert _state_equal(net.state_dict(), live)
+    with pytest.raises(ValueError, match="decay"):
+        WeightAverage(net, 1.0)
+
+
+def test_a_run_with_ema_validates_ships_and_resumes_its_average(data_root: Path, tmp_path: Path) -> None:
+    """[optim] ema: validation and the weight file hold the average, the live weights train on, a checkpoint
+    resumes the average bit-exactly and --init starts a fresh one from the file's weights."""
+    from weatherstudio.models.weightfile import read_metadata, read_tensors
+
+    cfg = _tiny("lpnet_lite")
+    cfg["optim"].update({"warmup": 1, "restarts": [], "ema": 0.9})
+    straight = Trainer(cfg, tmp_path / "a", data_root=data_root, device="cpu", steps=6)
+    straight.train(progress=False)
+    assert straight.average is not None and straight.average.updates == 6
+    live = copy.deepcopy(straight.model.state_dict())
+    shadow = straight.average.shadow
+    assert any(not torch.equal(shadow[k], live[k]) for k in shadow)
+    scores = straight.validate()
+    assert _state_equal(straight.model.state_dict(), live)  # validation gave the trained weights back
+    plain = Trainer({**cfg, "optim": {**cfg["optim"], "ema": 0}}, tmp_path / "p", data_root, "cpu", steps=6)
+    plain.model.load_state_dict({**live, **shadow})
+    assert plain.validate()["val_psnr_y"] == pytest.approx(scores["val_psnr_y"], abs=1e-9)
+    shipped = straight.export(tmp_path / "lpnet_lite.safetensors")
+    tensors = read_tensors(shipped)
+    assert all(torch.equal(tensors[k], shadow[k]) for k in shadow)
+    assert "moving average" in read_metadata(shipped)["training"]["phases"][-1]["weights"]
+    # three steps, a new Trainer from the checkpoint, three more: the same average as six straight
+    first = Trainer(cfg, tmp_path / "b", data_root=data_root, device="cpu", steps=6)
+    first.train(max_steps=3, progress=False)
+    resumed = Trainer(cfg, tmp_path / "b", data_root=data_root, device="cpu", steps=6)
+    assert resumed.average is not None and resumed.average.updates == 3
+    resumed.train(progress=False)
+    assert _state_equal(resumed.average.shadow, shadow)
+    # a phase carried on from the file averages its own steps, starting from the file's (averaged) weights
+    carried = Trainer(cfg, tmp_path / "c", data_root=data_root, device="cpu", steps=8, init=shipped)
+    assert carried.average is not None and carried.average.updates == 0
+    assert all(torch.equal(carried.average.shadow[k], shadow[k]) for k in shadow)
+    # a rescore scores the file's own weights, never an average of a run that did not train
+    rescored = Trainer(cfg, tmp_path / "d", data_root=data_root, device="cpu", steps=6)
+    again = rescored.rescore(shipped, tmp_path / "rescored.safetensors")
+    assert again["val_psnr_y"] == pytest.approx(scores["val_psnr_y"], abs=1e-9)
+
+
 def test_two_ranks_end_with_the_same_weights(data_root: Path, tmp_path: Path) -> None:
     cfg_path = tmp_path / "tiny_resdesnow.toml"
     cfg_path.write_text(

@@ -24,6 +24,7 @@ keeps them during training, its scale and shift still trained; what fine-tuning 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
@@ -45,6 +46,7 @@ import torch.distributed as dist
 from torch import nn
 
 from weatherstudio.core.errors import WeatherStudioError
+from weatherstudio.engine.averaging import WeightAverage
 from weatherstudio.engine.datasets import batch_rng
 from weatherstudio.engine.objectives import Objective, evaluate_spec, make_objective
 from weatherstudio.models.registry import build_model
@@ -253,12 +255,18 @@ class Trainer:
         self.checkpoint = run_dir / "checkpoint.pt"
         self.warm_start: dict[str, Any] = {}
         self.earlier_phases: list[dict[str, Any]] = []  # what the --init file's own runs recorded
+        resumed: dict[str, Any] = {}
         if self.checkpoint.is_file():
-            self._resume()
+            resumed = self._resume()
         elif init is not None:
             self._warm_start(Path(init))
             if self.dist.world > 1:
                 self.initial_digest = weights_digest(self.model)
+        # [optim] ema: validate and ship the weights' moving average (engine/averaging.py), begun at this run's
+        # first step (a phase started with --init averages its own steps), resumed with its checkpoint.
+        self.average = WeightAverage(self.model, float(opt["ema"])) if opt.get("ema") else None
+        if self.average is not None and resumed.get("average"):
+            self.average.load_state_dict(resumed["average"])
 
     # -- checkpoints ---------------------------------------------------------------------------------
     def _save_checkpoint(self) -> None:
@@ -272,12 +280,14 @@ class Trainer:
             "config_name": self.cfg["_name"],
             "earlier_phases": self.earlier_phases,
             "warm_start": self.warm_start,
+            "average": self.average.state_dict() if self.average is not None else None,
         }
         tmp = self.checkpoint.with_suffix(".tmp")
         torch.save(state, tmp)
         os.replace(tmp, self.checkpoint)
 
-    def _resume(self) -> None:
+    def _resume(self) -> dict[str, Any]:
+        """Load the run folder's checkpoint; returns it (the weight average is restored once it exists)."""
         state = torch.load(self.checkpoint, map_location=self.device, weights_only=True)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -285,6 +295,7 @@ class Trainer:
         self.wall = float(state["wall"])
         self.earlier_phases = list(state.get("earlier_phases", []))
         self.warm_start = dict(state.get("warm_start", {}))
+        return state
 
     def _warm_start(self, path: Path) -> None:
         """Continue a finished run from its weight file when its checkpoint is gone (another machine).
@@ -393,6 +404,8 @@ class Trainer:
             if clip > 0:
                 nn.utils.clip_grad_norm_(self.model.parameters(), clip)
             self.optimizer.step()
+            if self.average is not None:
+                self.average.update(self.model)
             self.step += 1
             self.wall += time.perf_counter() - t0
             last = {k: float(v.detach()) for k, v in terms.items()}
@@ -411,6 +424,8 @@ class Trainer:
                 self._save_checkpoint()
             if val_every and (self.step % val_every == 0 or self.step == self.total_steps) and self.dist.main:
                 val_scores = self.validate()
+                if self.average is not None:  # the trained weights too: what the average adds, in the log
+                    val_scores.update({f"live_{k}": v for k, v in self.validate(averaged=False).items()})
                 with (self.run_dir / "validation.jsonl").open("a") as f:
                     f.write(json.dumps({"step": self.step, **val_scores}) + "\n")
                 if progress:
@@ -525,14 +540,21 @@ class Trainer:
             for key, value in saved.items():
                 buffers[key].copy_(value)
 
-    def validate(self) -> dict[str, Any]:
+    def validate(self, averaged: bool = True) -> dict[str, Any]:
         """Y-channel PSNR/SSIM on the objective's held-out validation set (see ``Objective.validate``), with
-        precise batch-norm statistics when the config asks (the training run's own are put back after)."""
-        saved = self.precise_batchnorm()
-        try:
-            return self._validation_scores()
-        finally:
-            self._restore_batchnorm(saved)
+        precise batch-norm statistics when the config asks (the training run's own are put back after), of the
+        weights' moving average when the config keeps one (``averaged=False``: of the trained weights)."""
+        with self.averaged() if averaged else contextlib.nullcontext():
+            saved = self.precise_batchnorm()
+            try:
+                return self._validation_scores()
+            finally:
+                self._restore_batchnorm(saved)
+
+    def averaged(self) -> contextlib.AbstractContextManager[None]:
+        """Inside it the model holds the weights the run ships: their moving average (``[optim] ema``) if the
+        config keeps one, else the trained weights themselves; the trained weights are back after it."""
+        return self.average.applied(self.model) if self.average is not None else contextlib.nullcontext()
 
     def _validation_scores(self) -> dict[str, Any]:
         """The objective's validation with the model's statistics as they are; the model handed back for training."""
@@ -548,19 +570,20 @@ class Trainer:
         With ``precise_bn`` (and the config's ``precise_bn``) the batch-norm statistics are recomputed first and
         kept: they are the ones the weight file will hold. A rescore keeps the file's own.
         """
-        if precise_bn:
-            self.precise_batchnorm()
-        scores: dict[str, Any] = dict(self._validation_scores())
-        self.model.eval()
-        try:
-            evaluate = getattr(self.objective, "evaluate", None)  # an objective with its own kind of scores
-            for name, spec in self.cfg.get("eval", {}).items():
-                if evaluate is not None:
-                    scores[name] = evaluate(self.model, spec, self.device)
-                else:
-                    scores[name] = evaluate_spec(self.model, spec, self.data_root, self.device)
-        finally:
-            self._back_to_training()
+        with self.averaged():
+            if precise_bn:
+                self.precise_batchnorm()
+            scores: dict[str, Any] = dict(self._validation_scores())
+            self.model.eval()
+            try:
+                evaluate = getattr(self.objective, "evaluate", None)  # an objective with its own kind of scores
+                for name, spec in self.cfg.get("eval", {}).items():
+                    if evaluate is not None:
+                        scores[name] = evaluate(self.model, spec, self.device)
+                    else:
+                        scores[name] = evaluate_spec(self.model, spec, self.data_root, self.device)
+            finally:
+                self._back_to_training()
         return scores
 
     def rescore(self, weights: Path, out: Path) -> dict[str, Any]:
@@ -573,6 +596,7 @@ class Trainer:
         if Path(out).resolve() == Path(weights).resolve():
             raise WeatherStudioError(f"{out}: is the file being scored; write the rescored copy elsewhere")
         apply_state_dict(self.model, read_tensors(weights), str(weights))
+        self.average = None  # the file's weights are what is scored, not an average this run never kept
         scores = self.final_scores(precise_bn=False)
         kept = {k: v for k, v in meta.items() if k not in ("arch", "config", "scores", "format_version")}
         rescored = {"command": self.command, "date": time.strftime("%Y-%m-%d"), "previous_scores": meta.get("scores")}
@@ -599,6 +623,8 @@ class Trainer:
             "hardware": hardware_description(self.device, self.dist.world),
             "precision": "bf16 autocast" if self.uses_bf16() else "fp32",
         }
+        if self.average is not None:
+            phase["weights"] = f"moving average of the phase's steps (decay {self.average.decay:g})"
         meta = {
             "config_name": self.cfg["model"].get("config", "lite"),
             "training": {
@@ -616,7 +642,8 @@ class Trainer:
             "scores": scores or {},
             **(extra or {}),
         }
-        return save_weights(self.model, path, meta)
+        with self.averaged():
+            return save_weights(self.model, path, meta)
 
 
 def earlier_phases(training: dict[str, Any]) -> list[dict[str, Any]]:
