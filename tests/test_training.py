@@ -507,6 +507,8 @@ def test_a_run_with_ema_validates_ships_and_resumes_its_average(data_root: Path,
     assert resumed.average is not None and resumed.average.updates == 3
     resumed.train(progress=False)
     assert _state_equal(resumed.average.shadow, shadow)
+    with pytest.raises(WeatherStudioError, match="decay 0.9, this config asks 0.99"):
+        Trainer({**cfg, "optim": {**cfg["optim"], "ema": 0.99}}, tmp_path / "b", data_root, "cpu", steps=6)
     # a phase carried on from the file averages its own steps, starting from the file's (averaged) weights
     carried = Trainer(cfg, tmp_path / "c", data_root=data_root, device="cpu", steps=8, init=shipped)
     assert carried.average is not None and carried.average.updates == 0

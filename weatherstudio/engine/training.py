@@ -266,7 +266,10 @@ class Trainer:
         # first step (a phase started with --init averages its own steps), resumed with its checkpoint.
         self.average = WeightAverage(self.model, float(opt["ema"])) if opt.get("ema") else None
         if self.average is not None and resumed.get("average"):
-            self.average.load_state_dict(resumed["average"])
+            try:
+                self.average.load_state_dict(resumed["average"])
+            except ValueError as exc:  # the config's decay changed under a run: say so, never average anew silently
+                raise WeatherStudioError(f"{self.checkpoint}: {exc}") from None
 
     # -- checkpoints ---------------------------------------------------------------------------------
     def _save_checkpoint(self) -> None:
