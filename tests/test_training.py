@@ -81,8 +81,11 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _tiny(name: str, **data: object) -> dict:
-    """A shipped lite config, shrunk: 24² crops, batch 2, two validation crops, no final evaluation sets."""
+    """A shipped lite config, shrunk: 24² crops, batch 2, two validation crops, no final evaluation sets; fp32 and
+    no weight average unless a test asks (a shipped config's later phases may use either)."""
     cfg = copy.deepcopy(load_config(name))
+    cfg.pop("autocast", None)
+    cfg["optim"].pop("ema", None)
     cfg["data"].update({"crop": 24, "batch": 2, "max_side": 96, **data})
     cfg["val"] = {"every": 0, "n": 2, "size": 32, "frames": 2}
     cfg["eval"] = {}
@@ -509,6 +512,21 @@ def test_a_run_with_ema_validates_ships_and_resumes_its_average(data_root: Path,
     assert _state_equal(resumed.average.shadow, shadow)
     with pytest.raises(WeatherStudioError, match="decay 0.9, this config asks 0.99"):
         Trainer({**cfg, "optim": {**cfg["optim"], "ema": 0.99}}, tmp_path / "b", data_root, "cpu", steps=6)
+    # an average kept and then not asked for, or asked for and never kept, is said, not dropped or begun silently
+    with pytest.raises(WeatherStudioError, match="kept a weight average"):
+        Trainer({**cfg, "optim": {**cfg["optim"], "ema": 0}}, tmp_path / "b", data_root, "cpu", steps=6)
+    Trainer({**cfg, "optim": {**cfg["optim"], "ema": 0}}, tmp_path / "p", data_root, "cpu", steps=6).train(
+        max_steps=1, progress=False
+    )
+    with pytest.raises(WeatherStudioError, match="kept no weight average"):
+        Trainer(cfg, tmp_path / "p", data_root=data_root, device="cpu", steps=6)
+    with pytest.raises(WeatherStudioError, match=r"ema: .*decay"):
+        Trainer({**cfg, "optim": {**cfg["optim"], "ema": 1.5}}, tmp_path / "e", data_root, "cpu", steps=6)
+    batchnorm = _tiny("desnownet_lite")  # running statistics would follow the trained weights, not the average
+    batchnorm["optim"]["ema"] = 0.9
+    batchnorm.pop("precise_bn", None)
+    with pytest.raises(WeatherStudioError, match="needs precise_bn"):
+        Trainer(batchnorm, tmp_path / "bn", data_root=data_root, device="cpu", steps=2)
     # a phase carried on from the file averages its own steps, starting from the file's (averaged) weights
     carried = Trainer(cfg, tmp_path / "c", data_root=data_root, device="cpu", steps=8, init=shipped)
     assert carried.average is not None and carried.average.updates == 0

@@ -25,7 +25,7 @@ class WeightAverage:
     """The running average of ``model``'s parameters with decay ``decay`` (0 < decay < 1)."""
 
     def __init__(self, model: nn.Module, decay: float) -> None:
-        if not 0.0 < decay < 1.0:
+        if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0.0 < decay < 1.0:
             raise ValueError(f"the weight average's decay must lie in (0, 1), not {decay}")
         self.decay = float(decay)
         self.updates = 0
@@ -53,8 +53,8 @@ class WeightAverage:
     def applied(self, model: nn.Module) -> Iterator[None]:
         """The model holds the average inside the block and its own trained weights again after it."""
         live = {name: p.detach().clone() for name, p in model.named_parameters()}
-        self.copy_to(model)
         try:
+            self.copy_to(model)  # inside: a copy that fails half-way still gives the trained weights back
             yield
         finally:
             with torch.no_grad():

@@ -262,14 +262,40 @@ class Trainer:
             self._warm_start(Path(init))
             if self.dist.world > 1:
                 self.initial_digest = weights_digest(self.model)
-        # [optim] ema: validate and ship the weights' moving average (engine/averaging.py), begun at this run's
-        # first step (a phase started with --init averages its own steps), resumed with its checkpoint.
-        self.average = WeightAverage(self.model, float(opt["ema"])) if opt.get("ema") else None
-        if self.average is not None and resumed.get("average"):
+        self.average = self._weight_average(opt.get("ema"), resumed)
+
+    def _weight_average(self, decay: Any, resumed: dict[str, Any]) -> WeightAverage | None:
+        """[optim] ema: the weights' moving average this run validates and ships (engine/averaging.py), begun at
+        the run's first step (a phase started with --init averages its own steps from the file's weights, which
+        are the previous phase's average), resumed with its checkpoint. A checkpoint whose average disagrees with
+        the config (another decay, one kept and one not) is an error, never silently averaged anew or dropped."""
+        if decay is None or decay is False or decay == 0:  # absent or 0: no average
+            if resumed.get("average"):
+                raise WeatherStudioError(
+                    f"{self.checkpoint}: its run kept a weight average (decay {resumed['average']['decay']}); "
+                    "this config has no [optim] ema: restore it, or start a new run folder"
+                )
+            return None
+        try:
+            average = WeightAverage(self.model, decay)
+        except ValueError as exc:
+            raise WeatherStudioError(f"{self.cfg['_name']}: [optim] ema: {exc}") from None
+        if self.batchnorm_layers() and not self.cfg.get("precise_bn"):
+            raise WeatherStudioError(
+                f"{self.cfg['_name']}: [optim] ema needs precise_bn for a network with batch norm (the running "
+                "statistics follow the trained weights, not their average)"
+            )
+        if resumed and not resumed.get("average"):
+            raise WeatherStudioError(
+                f"{self.checkpoint}: its run kept no weight average; this config asks [optim] ema = {decay}: "
+                "remove it, or start a new run folder"
+            )
+        if resumed:
             try:
-                self.average.load_state_dict(resumed["average"])
-            except ValueError as exc:  # the config's decay changed under a run: say so, never average anew silently
+                average.load_state_dict(resumed["average"])
+            except ValueError as exc:
                 raise WeatherStudioError(f"{self.checkpoint}: {exc}") from None
+        return average
 
     # -- checkpoints ---------------------------------------------------------------------------------
     def _save_checkpoint(self) -> None:
@@ -305,7 +331,8 @@ class Trainer:
 
         The weights and the step and wall time recorded in the file's metadata are taken, so the learning-rate
         schedule (and the batches, a function of the step) carry on where that run stopped; Adam's moments
-        start from zero, which a restart's warm-up absorbs. The exported metadata says so.
+        start from zero, which a restart's warm-up absorbs. The exported metadata says so. Where the run kept a
+        weight average (``[optim] ema``), the file holds that average, so the new phase trains on from it.
         """
         from weatherstudio.models.weightfile import apply_state_dict, read_tensors
 
