@@ -1,11 +1,14 @@
 """Seconds per training step of each shipped config on this CPU, NCHW against channels-last (NHWC).
 
     python benchmarks/train_step.py [--configs desnownet_lite gtrain_lite ...] [--steps 12] [--threads 1]
+        [--layouts nchw nhwc] [--batch N] [--autocast bf16|fp32]
 
 Each config runs as its ``weatherstudio train`` would (its data from ``../shared/data``, crop, batch, autocast
 and objective, batches drawn on the fly), once with ``channels_last`` off and once on, in a fresh trainer from
 the same seed; no validation, checkpoint or final scoring. The first three steps (allocator and oneDNN warm-up)
-are not counted; the median of the rest is. Prints a table; not a pass/fail test.
+are not counted; the median of the rest is. ``--batch`` and ``--autocast`` override the config's (a config
+whose batch does not fit this machine's memory, e.g. ``gtrain_paper``, is timed at a smaller batch); ``--layouts
+nhwc`` times channels-last alone. Prints a table; not a pass/fail test.
 """
 
 from __future__ import annotations
@@ -24,11 +27,17 @@ CONFIGS = ["lpnet_lite", "resdesnow_lite", "desnownet_lite", "gtrain_lite", "j4r
 WARMUP = 3
 
 
-def seconds_per_step(name: str, channels_last: bool, steps: int) -> float:
+def seconds_per_step(
+    name: str, channels_last: bool, steps: int, batch: int | None = None, autocast: str | None = None
+) -> float:
     from weatherstudio.engine.training import TrainCallbacks, Trainer, load_config
 
     cfg = copy.deepcopy(load_config(name))
     cfg["channels_last"] = channels_last
+    if batch:
+        cfg["data"]["batch"] = batch
+    if autocast:
+        cfg["autocast"] = autocast
     cfg["val"] = {**cfg.get("val", {}), "every": 0}
     cfg["eval"] = {}
     cfg["checkpoint_every"] = 10**9
@@ -45,20 +54,30 @@ def main() -> None:
     ap.add_argument("--configs", nargs="*", default=CONFIGS)
     ap.add_argument("--steps", type=int, default=12)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--layouts", nargs="+", choices=["nchw", "nhwc"], default=["nchw", "nhwc"])
+    ap.add_argument("--batch", type=int, default=None, help="override the config's batch")
+    ap.add_argument("--autocast", choices=["bf16", "fp32"], default=None, help="override the config's autocast")
     args = ap.parse_args()
     import torch
 
     torch.set_num_threads(args.threads)
     print(f"{args.threads} thread(s), median of {args.steps} steps after {WARMUP}")
-    print("| config | autocast | NCHW s/step | channels-last s/step | channels-last × |")
-    print("|---|---|---|---|---|")
+    print("| config | batch | autocast | NCHW s/step | channels-last s/step | channels-last × |")
+    print("|---|---|---|---|---|---|")
     from weatherstudio.engine.training import load_config
 
     for name in args.configs:
-        nchw = seconds_per_step(name, False, args.steps)
-        nhwc = seconds_per_step(name, True, args.steps)
-        amp = load_config(name).get("autocast", "fp32")
-        print(f"| {name} | {amp} | {nchw:.3f} | {nhwc:.3f} | {nchw / nhwc:.2f}× |", flush=True)
+        cfg = load_config(name)
+        times = {
+            layout: seconds_per_step(name, layout == "nhwc", args.steps, args.batch, args.autocast)
+            for layout in args.layouts
+        }
+        nchw, nhwc = times.get("nchw"), times.get("nhwc")
+        amp = args.autocast or cfg.get("autocast", "fp32")
+        batch = args.batch or cfg["data"]["batch"]
+        cells = [f"{t:.3f}" if t is not None else "—" for t in (nchw, nhwc)]
+        ratio = f"{nchw / nhwc:.2f}×" if nchw and nhwc else "—"
+        print(f"| {name} | {batch} | {amp} | {cells[0]} | {cells[1]} | {ratio} |", flush=True)
 
 
 if __name__ == "__main__":
