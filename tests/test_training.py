@@ -537,6 +537,25 @@ def test_a_run_with_ema_validates_ships_and_resumes_its_average(data_root: Path,
     assert again["val_psnr_y"] == pytest.approx(scores["val_psnr_y"], abs=1e-9)
 
 
+def test_validating_the_average_mid_run_leaves_the_training_undisturbed(data_root: Path, tmp_path: Path) -> None:
+    """With ``ema`` and a validation every 2 steps, the trained weights end bit-equal to a run without either:
+    swapping the average in for validation and back never touches what trains; the log holds both scores."""
+    import json
+
+    cfg = _tiny("lpnet_lite")
+    cfg["optim"].update({"warmup": 1, "restarts": []})
+    plain = Trainer(cfg, tmp_path / "plain", data_root=data_root, device="cpu", steps=5)
+    plain.train(progress=False)
+    averaged_cfg = {**cfg, "optim": {**cfg["optim"], "ema": 0.9}, "val": {**cfg["val"], "every": 2}}
+    averaged = Trainer(averaged_cfg, tmp_path / "ema", data_root=data_root, device="cpu", steps=5)
+    averaged.train(progress=False)
+    assert _state_equal(plain.model.state_dict(), averaged.model.state_dict())
+    logged = [json.loads(line) for line in (tmp_path / "ema" / "validation.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in logged][:2] == [2, 4]
+    assert all("val_psnr_y" in r and "live_val_psnr_y" in r for r in logged)
+    assert any(r["val_psnr_y"] != r["live_val_psnr_y"] for r in logged)  # the average is not the trained weights
+
+
 def test_two_ranks_end_with_the_same_weights(data_root: Path, tmp_path: Path) -> None:
     cfg_path = tmp_path / "tiny_resdesnow.toml"
     cfg_path.write_text(
