@@ -27,17 +27,23 @@ CONFIGS = ["lpnet_lite", "resdesnow_lite", "desnownet_lite", "gtrain_lite", "j4r
 WARMUP = 3
 
 
-def seconds_per_step(
-    name: str, channels_last: bool, steps: int, batch: int | None = None, autocast: str | None = None
-) -> float:
-    from weatherstudio.engine.training import TrainCallbacks, Trainer, load_config
+def timed_config(name: str, batch: int | None = None, autocast: str | None = None) -> dict:
+    """The config ``name`` as timed: its batch and autocast, or the ones asked for."""
+    from weatherstudio.engine.training import load_config
 
     cfg = copy.deepcopy(load_config(name))
-    cfg["channels_last"] = channels_last
     if batch:
         cfg["data"]["batch"] = batch
     if autocast:
         cfg["autocast"] = autocast
+    return cfg
+
+
+def seconds_per_step(config: dict, channels_last: bool, steps: int) -> float:
+    from weatherstudio.engine.training import TrainCallbacks, Trainer
+
+    cfg = copy.deepcopy(config)
+    cfg["channels_last"] = channels_last
     cfg["val"] = {**cfg.get("val", {}), "every": 0}
     cfg["eval"] = {}
     cfg["checkpoint_every"] = 10**9
@@ -64,17 +70,11 @@ def main() -> None:
     print(f"{args.threads} thread(s), median of {args.steps} steps after {WARMUP}")
     print("| config | batch | autocast | NCHW s/step | channels-last s/step | channels-last × |")
     print("|---|---|---|---|---|---|")
-    from weatherstudio.engine.training import load_config
-
     for name in args.configs:
-        cfg = load_config(name)
-        times = {
-            layout: seconds_per_step(name, layout == "nhwc", args.steps, args.batch, args.autocast)
-            for layout in args.layouts
-        }
+        cfg = timed_config(name, args.batch, args.autocast)
+        times = {layout: seconds_per_step(cfg, layout == "nhwc", args.steps) for layout in args.layouts}
         nchw, nhwc = times.get("nchw"), times.get("nhwc")
-        amp = args.autocast or cfg.get("autocast", "fp32")
-        batch = args.batch or cfg["data"]["batch"]
+        amp, batch = cfg.get("autocast", "fp32"), cfg["data"]["batch"]
         cells = [f"{t:.3f}" if t is not None else "—" for t in (nchw, nhwc)]
         ratio = f"{nchw / nhwc:.2f}×" if nchw and nhwc else "—"
         print(f"| {name} | {batch} | {amp} | {cells[0]} | {cells[1]} | {ratio} |", flush=True)

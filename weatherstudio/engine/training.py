@@ -269,7 +269,7 @@ class Trainer:
         the run's first step (a phase started with --init averages its own steps from the file's weights, which
         are the previous phase's average), resumed with its checkpoint. A checkpoint whose average disagrees with
         the config (another decay, one kept and one not) is an error, never silently averaged anew or dropped."""
-        if decay is None or decay is False or decay == 0:  # absent or 0: no average
+        if decay is None or decay == 0:  # absent, 0 or false: no average
             if resumed.get("average"):
                 raise WeatherStudioError(
                     f"{self.checkpoint}: its run kept a weight average (decay {resumed['average']['decay']}); "
@@ -285,12 +285,12 @@ class Trainer:
                 f"{self.cfg['_name']}: [optim] ema needs precise_bn for a network with batch norm (the running "
                 "statistics follow the trained weights, not their average)"
             )
-        if resumed and not resumed.get("average"):
-            raise WeatherStudioError(
-                f"{self.checkpoint}: its run kept no weight average; this config asks [optim] ema = {decay}: "
-                "remove it, or start a new run folder"
-            )
         if resumed:
+            if not resumed.get("average"):
+                raise WeatherStudioError(
+                    f"{self.checkpoint}: its run kept no weight average; this config asks [optim] ema = {decay}: "
+                    "remove it, or start a new run folder"
+                )
             try:
                 average.load_state_dict(resumed["average"])
             except ValueError as exc:
