@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import argparse
 import copy
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -40,19 +38,12 @@ def timed_config(name: str, batch: int | None = None, autocast: str | None = Non
 
 
 def seconds_per_step(config: dict, channels_last: bool, steps: int) -> float:
-    from weatherstudio.engine.training import TrainCallbacks, Trainer
+    from weatherstudio.engine import remote
 
     cfg = copy.deepcopy(config)
     cfg["channels_last"] = channels_last
-    cfg["val"] = {**cfg.get("val", {}), "every": 0}
-    cfg["eval"] = {}
-    cfg["checkpoint_every"] = 10**9
-    stamps: list[float] = []
     with tempfile.TemporaryDirectory() as run:
-        trainer = Trainer(cfg, Path(run), device="cpu", steps=WARMUP + steps)
-        trainer.train(progress=False, callbacks=TrainCallbacks(on_step=lambda *_: stamps.append(time.perf_counter())))
-    gaps = [b - a for a, b in zip(stamps[WARMUP - 1 :], stamps[WARMUP:])]
-    return statistics.median(gaps)
+        return remote.seconds_per_step(cfg, None, "cpu", Path(run), warmup=WARMUP, steps=steps)
 
 
 def main() -> None:

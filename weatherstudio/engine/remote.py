@@ -200,16 +200,25 @@ def fitted_config(cfg: dict[str, Any], steps: int) -> dict[str, Any]:
     return out
 
 
-def seconds_per_step(cfg: dict[str, Any], data_root: Path, device: str, run_dir: Path) -> float:
-    """The median seconds per training step of ``cfg`` on ``device`` (after a few warm-up steps)."""
+def seconds_per_step(
+    cfg: dict[str, Any],
+    data_root: Path | None,
+    device: str,
+    run_dir: Path,
+    *,
+    warmup: int = PROBE_WARMUP,
+    steps: int = PROBE_STEPS,
+) -> float:
+    """The median seconds per training step of ``cfg`` on ``device``, over ``steps`` steps after ``warmup``
+    (allocator and kernel warm-up) in a fresh trainer: no validation, no ``[eval]`` scoring."""
     from weatherstudio.engine.training import TrainCallbacks, Trainer
 
-    probe = fitted_config(cfg, PROBE_WARMUP + PROBE_STEPS)
+    probe = fitted_config(cfg, warmup + steps)
     probe["val"]["every"] = 0
     stamps: list[float] = []
-    trainer = Trainer(probe, run_dir, data_root, device, steps=PROBE_WARMUP + PROBE_STEPS)
+    trainer = Trainer(probe, run_dir, data_root, device, steps=warmup + steps)
     trainer.train(progress=False, callbacks=TrainCallbacks(on_step=lambda *_: stamps.append(time.perf_counter())))
-    gaps = np.diff(stamps[PROBE_WARMUP - 1 :])
+    gaps = np.diff(stamps[warmup - 1 :])
     return float(np.median(gaps))
 
 
