@@ -18,7 +18,7 @@ from weatherstudio.engine.backends import (
     weights_digest,
 )
 from weatherstudio.engine.loader import load_model
-from weatherstudio.engine.restore import AUTO_RUNTIME_PIXELS, RestoreOptions, restore
+from weatherstudio.engine.restore import AUTO_RUNTIME_PIXELS, RestoreCancelled, RestoreOptions, restore
 from weatherstudio.samples import find_samples
 
 RUNTIMES = [b for b in ("openvino", "onnxruntime") if installed(b)]
@@ -88,6 +88,46 @@ def test_a_temporal_network_carries_one_memory_per_tile_in_a_runtime(backend: st
     assert set(states[backend]) == set(states["torch"])  # one memory per tile, interchangeable with torch's
     for index, h in states[backend].items():
         assert float((h - states["torch"][index]).abs().max()) < 1e-3
+
+
+@pytest.mark.skipif(not installed("onnxruntime"), reason="ONNX Runtime is not installed")
+def test_onnx_runtime_runs_a_photos_tiles_side_by_side_with_the_same_result() -> None:
+    model, _ = load_model("lpnet")
+    photo = _photo(1100)
+    threads = torch.get_num_threads()
+    runs: dict[str, tuple] = {}
+    try:
+        for n in (2, 1):  # two tiles at once on one thread each, then one tile at a time
+            torch.set_num_threads(n)
+            wrapped = runtime_model(model, "onnxruntime")
+            assert wrapped.tile_workers == n
+            order: list = []
+            done: list[int] = []
+            result = restore(
+                photo,
+                model,
+                RestoreOptions(backend="onnxruntime", tile=512),
+                on_tile=lambda t, _, order=order: order.append(t),
+                progress=lambda i, total, done=done: done.append(i),
+            )
+            runs[str(n)] = (result, order, done, wrapped._runner._solo is not None)
+        torch.set_num_threads(2)
+        calls = []
+
+        def cancel_after_three() -> bool:
+            calls.append(1)
+            return len(calls) > 3
+
+        with pytest.raises(RestoreCancelled):
+            restore(photo, model, RestoreOptions(backend="onnxruntime", tile=512), should_cancel=cancel_after_three)
+    finally:
+        torch.set_num_threads(threads)
+    (side, side_order, side_done, solo_used), (serial, serial_order, serial_done, _) = runs["2"], runs["1"]
+    assert solo_used  # the one-thread session ran the tiles
+    assert side.tiles == serial.tiles >= 6
+    assert side_order == serial_order and side_done == serial_done == list(range(side.tiles + 1))
+    assert np.array_equal(side.image, serial.image)  # the same tiles through the same one-thread graph, in order
+    assert float(np.abs(side.image - photo).mean()) > 1e-3
 
 
 def test_maps_always_come_from_torch() -> None:

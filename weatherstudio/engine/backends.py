@@ -163,6 +163,14 @@ class _Runner:
             from weatherstudio.engine.onnx_export import ort_session
 
             self._session = ort_session(path, threads)
+            self._solo: Any = None  # a one-thread session, made when tiles first run side by side
+
+    @property
+    def tile_workers(self) -> int:
+        """How many tiles this graph runs at once, one thread each: ONNX Runtime ``threads`` (one session can be
+        called from several threads; 1.06–1.14× faster on LPNet's 12 MP than one tile on both threads, README
+        "Speed"), OpenVINO 1 (its streams gained 1.02×, benchmarks/tile_concurrency.py)."""
+        return self.threads if self.backend == "onnxruntime" else 1
 
     def _request_for(self, feeds: dict[str, np.ndarray] | None) -> tuple[Any, list[str]]:
         key = None if feeds is None else tuple((k, v.shape) for k, v in sorted(feeds.items()))
@@ -186,13 +194,22 @@ class _Runner:
             del self._compiled[oldest]
         return entry
 
-    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    def run(self, feeds: dict[str, np.ndarray], solo: bool = False) -> list[np.ndarray]:
+        """The graph's outputs for ``feeds``; ``solo``: on one thread (ONNX Runtime), for tiles run side by side."""
         if self.backend == "openvino":
             with self._lock:
                 request, names = self._request_for(feeds)
                 result = request.infer(feeds)
                 return [np.array(result[name], copy=True) for name in names]
-        return list(self._session.run(None, feeds))
+        return list((self._solo_session() if solo else self._session).run(None, feeds))
+
+    def _solo_session(self) -> Any:
+        with self._lock:
+            if self._solo is None:
+                from weatherstudio.engine.onnx_export import ort_session
+
+                self._solo = ort_session(self.path, 1)
+            return self._solo
 
 
 class RuntimeModel(RestorationModel):
@@ -205,14 +222,25 @@ class RuntimeModel(RestorationModel):
 
     channels_last_input = False  # the runtimes read NCHW
 
-    def __init__(self, model: RestorationModel, backend: str, runner: _Runner) -> None:
+    def __init__(self, model: RestorationModel, backend: str, runner: _Runner, solo: bool = False) -> None:
         super().__init__(model.config)
         self.net = model
         self.backend = backend
         self._runner = runner
+        self._solo = solo
         self._state: torch.Tensor | None = None
         self.arch, self.task, self.temporal = model.arch, model.task, model.temporal
         self.size_congruence, self.default_tile = model.size_congruence, model.default_tile
+
+    @property
+    def tile_workers(self) -> int:
+        """Tiles of a still image the engine may run at once through :meth:`side_by_side` (a video network's
+        tiles carry their own memory and run in turn)."""
+        return 1 if self.temporal else self._runner.tile_workers
+
+    def side_by_side(self) -> RuntimeModel:
+        """This network on one thread per call, for :attr:`tile_workers` tiles at once from as many threads."""
+        return RuntimeModel(self.net, self.backend, self._runner, solo=True)
 
     @property
     def receptive_field(self) -> int:
@@ -258,7 +286,7 @@ class RuntimeModel(RestorationModel):
             return out
         image = x.detach().float().cpu().contiguous().numpy()
         if not self.temporal:
-            return ModelOutput(torch.from_numpy(self._runner.run({"image": image})[0]))
+            return ModelOutput(torch.from_numpy(self._runner.run({"image": image}, solo=self._solo)[0]))
         n, _, h, w = image.shape
         state = self._state
         if state is None or tuple(state.shape) != (n, self.net.channels, h, w):

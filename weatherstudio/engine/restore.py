@@ -4,7 +4,8 @@ Only the tile being processed lives on the device (and, for a video model, every
 the network runs in fp16 (autocast) with an automatic fp32 retry when a tile's output holds NaN/Inf, and an
 out-of-memory error retries the image with tiles half as large. Progress and cancellation go through
 callbacks checked between tiles, so the same function drives a tqdm bar, a Qt progress bar and a test that
-cancels.
+cancels. Where the network runs in ONNX Runtime, a still image's tiles run two (one per thread) at a time and
+are blended in order as they finish, so the result is the same as one tile at a time.
 
 A video model's memory (J4R-Net's H_{t−1}) is passed in and returned, never left in the model: ``restore``
 starts from ``state`` (None: a fresh clip, as for any still image) and returns the next frame's state in
@@ -15,9 +16,12 @@ frame, each tile's memory is warped along the optical flow from this frame back 
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -284,54 +288,34 @@ def _restore_tiled(
     total = len(tiles)
     if progress:
         progress(0, total)
-    for index, t in enumerate(tiles):
-        if should_cancel and should_cancel():
-            raise RestoreCancelled("restore cancelled")
-        crop = np.ascontiguousarray(image[t.y : t.y + t.h, t.x : t.x + t.w].transpose(2, 0, 1))
-        x = torch.from_numpy(crop)[None]
-        if tile_states is not None:
-            memory = tile_states.get(index)
-            if memory is not None and flow is not None:  # the memory moved to where this frame shows the scene
-                memory = model.align_state(memory, flow[t.y : t.y + t.h, t.x : t.x + t.w])
-            model.set_state(memory)
-        try:
-            tile_out, tile_maps, held = _run_tile(model, x, device, fp16, return_maps)
-            if tile_states is not None:
-                if keep_state:
-                    tile_states[index] = model.get_state()
-                else:
-                    tile_states.pop(index, None)  # used: dropped at once
-        finally:
-            if tile_states is not None:
-                model.reset_state()  # the memory lives in the result, never in the model between calls
-        if fp16 and not held:
-            fp16 = False
-            notes.append("fp16 gave NaN/Inf; switched to fp32")
-        if single:
-            image_single, maps_single = tile_out, tile_maps
-        else:
-            before, after = spans[t]
-            if unit:
-                blend_tile(out, tile_out, t, before, after)
+    workers = int(getattr(model, "tile_workers", 1))
+    side = None
+    if workers > 1 and device.type == "cpu" and not return_maps and tile_states is None and total >= 2 * workers:
+        side = _side_by_side(image, tiles, model.side_by_side(), device, workers)  # type: ignore[attr-defined]
+    try:
+        for index, t in enumerate(tiles):
+            if should_cancel and should_cancel():
+                raise RestoreCancelled("restore cancelled")
+            if side is not None:
+                tile_out, tile_maps, held = next(side)
             else:
-                wgt = tile_weight(t, before, after)[..., None]
-                out[t.y : t.y + t.h, t.x : t.x + t.w] += tile_out * wgt
-                wsum[t.y : t.y + t.h, t.x : t.x + t.w] += wgt
-            for name, m in tile_maps.items():
-                scale = specs[name].scale if name in specs else m.shape[0] / t.h
-                full_h, full_w = math.ceil(height * scale), math.ceil(width * scale)
-                if name not in map_acc:
-                    map_acc[name] = np.zeros((full_h, full_w, m.shape[2]), np.float32)
-                    map_wsum[name] = np.zeros((full_h, full_w, 1), np.float32)
-                y0, x0 = round(t.y * scale), round(t.x * scale)
-                mh, mw = min(m.shape[0], full_h - y0), min(m.shape[1], full_w - x0)
-                mw_ = tile_weight(t, before, after, scale)[:mh, :mw, None]
-                map_acc[name][y0 : y0 + mh, x0 : x0 + mw] += m[:mh, :mw] * mw_
-                map_wsum[name][y0 : y0 + mh, x0 : x0 + mw] += mw_
-        if on_tile:
-            on_tile(t, tile_out)
-        if progress:
-            progress(index + 1, total)
+                tile_out, tile_maps, held = _tile_in_turn(
+                    image, t, index, model, device, fp16, return_maps, tile_states, keep_state, flow
+                )
+            if fp16 and not held:
+                fp16 = False
+                notes.append("fp16 gave NaN/Inf; switched to fp32")
+            if single:
+                image_single, maps_single = tile_out, tile_maps
+            else:
+                _accumulate(t, tile_out, tile_maps, spans[t], out, wsum, unit, specs, map_acc, map_wsum, height, width)
+            if on_tile:
+                on_tile(t, tile_out)
+            if progress:
+                progress(index + 1, total)
+    finally:
+        if side is not None:
+            side.close()  # a cancelled restore: the tiles queued are dropped, the running ones finish
     states_out = tile_states if keep_state else None
     if single:
         return RestoreResult(
@@ -357,6 +341,106 @@ def _restore_tiled(
         fp16=fp16,
         state=states_out,
     )
+
+
+def _crop(image: np.ndarray, t: Tile) -> torch.Tensor:
+    """Tile ``t`` of the H×W×3 image as a 1×3×h×w tensor (its own contiguous copy)."""
+    return torch.from_numpy(np.ascontiguousarray(image[t.y : t.y + t.h, t.x : t.x + t.w].transpose(2, 0, 1)))[None]
+
+
+def _tile_in_turn(
+    image: np.ndarray,
+    t: Tile,
+    index: int,
+    model: RestorationModel,
+    device: torch.device,
+    fp16: bool,
+    return_maps: bool,
+    tile_states: dict[int, Any] | None,
+    keep_state: bool,
+    flow: np.ndarray | None,
+) -> tuple[np.ndarray, dict[str, np.ndarray], bool]:
+    """Tile ``index`` through the network on this thread; a video network gets that tile's memory (moved along
+    ``flow``) and its new memory goes back into ``tile_states``."""
+    x = _crop(image, t)
+    if tile_states is not None:
+        memory = tile_states.get(index)
+        if memory is not None and flow is not None:  # the memory moved to where this frame shows the scene
+            memory = model.align_state(memory, flow[t.y : t.y + t.h, t.x : t.x + t.w])
+        model.set_state(memory)
+    try:
+        result = _run_tile(model, x, device, fp16, return_maps)
+        if tile_states is not None:
+            if keep_state:
+                tile_states[index] = model.get_state()
+            else:
+                tile_states.pop(index, None)  # used: dropped at once
+    finally:
+        if tile_states is not None:
+            model.reset_state()  # the memory lives in the result, never in the model between calls
+    return result
+
+
+def _side_by_side(
+    image: np.ndarray, tiles: list[Tile], model: RestorationModel, device: torch.device, workers: int
+) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray], bool]]:
+    """The tiles' outputs in order, ``workers`` tiles running at once, each on one thread of ``model`` (a CPU
+    runtime whose one-thread session two threads can call together, :meth:`RuntimeModel.side_by_side`).
+
+    At most ``2 × workers`` tiles are in flight, so memory stays bounded by tiles. Closing the generator drops
+    the tiles not yet started and waits for the running ones.
+    """
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="weatherstudio-tile")
+    pending: deque[Future] = deque()
+    queued = iter(tiles)
+    try:
+        for t in itertools.islice(queued, 2 * workers):
+            pending.append(pool.submit(_run_tile, model, _crop(image, t), device, False, False))
+        while pending:
+            result = pending.popleft().result()
+            nxt = next(queued, None)
+            if nxt is not None:
+                pending.append(pool.submit(_run_tile, model, _crop(image, nxt), device, False, False))
+            yield result
+    finally:
+        for future in pending:
+            future.cancel()
+        pool.shutdown(wait=True)
+
+
+def _accumulate(
+    t: Tile,
+    tile_out: np.ndarray,
+    tile_maps: dict[str, np.ndarray],
+    span: tuple[tuple[int, int], tuple[int, int]],
+    out: np.ndarray,
+    wsum: np.ndarray | None,
+    unit: bool,
+    specs: dict[str, MapSpec],
+    map_acc: dict[str, np.ndarray],
+    map_wsum: dict[str, np.ndarray],
+    height: int,
+    width: int,
+) -> None:
+    """Blend one tile's output (and its maps, each at its own scale) into the running image and map sums."""
+    before, after = span
+    if unit:
+        blend_tile(out, tile_out, t, before, after)
+    else:
+        wgt = tile_weight(t, before, after)[..., None]
+        out[t.y : t.y + t.h, t.x : t.x + t.w] += tile_out * wgt
+        wsum[t.y : t.y + t.h, t.x : t.x + t.w] += wgt  # type: ignore[index]
+    for name, m in tile_maps.items():
+        scale = specs[name].scale if name in specs else m.shape[0] / t.h
+        full_h, full_w = math.ceil(height * scale), math.ceil(width * scale)
+        if name not in map_acc:
+            map_acc[name] = np.zeros((full_h, full_w, m.shape[2]), np.float32)
+            map_wsum[name] = np.zeros((full_h, full_w, 1), np.float32)
+        y0, x0 = round(t.y * scale), round(t.x * scale)
+        mh, mw = min(m.shape[0], full_h - y0), min(m.shape[1], full_w - x0)
+        mw_ = tile_weight(t, before, after, scale)[:mh, :mw, None]
+        map_acc[name][y0 : y0 + mh, x0 : x0 + mw] += m[:mh, :mw] * mw_
+        map_wsum[name][y0 : y0 + mh, x0 : x0 + mw] += mw_
 
 
 def preview_scale(height: int, width: int, max_pixels: int) -> float:
