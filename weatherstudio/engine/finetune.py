@@ -242,14 +242,15 @@ def build_config(spec: FinetuneSpec, config_name: str) -> dict[str, Any]:
     }
     if spec.autocast == "auto" and cpu_has_bf16():
         cfg["autocast"] = "bf16"
-    # Batch norm frozen where the network's statistics matter (its config recomputes them: GT-RAIN). A user's
-    # batches are few and small and show one preset on a handful of photos, not the mix the network learnt on:
-    # with batch statistics GT-RAIN's validation fell in the first steps and on night photos never came back
+    # Batch norm frozen where the network's statistics matter (its config's ``[finetune] frozen_bn``: GT-RAIN). A
+    # user's batches are few and small and show one preset on a handful of photos, not the mix the network learnt
+    # on: with batch statistics GT-RAIN's validation fell in the first steps and on night photos never came back
     # (figures: Trainer.train_mode). DesnowNet's do not matter (README): five night photos, large snow, 60 steps,
-    # best 27.04 dB frozen against 27.36 with batch statistics (start 25.41), so it keeps training them.
+    # best 27.04 dB frozen against 27.36 with batch statistics (start 25.41), so it keeps training them (its
+    # config's ``precise_bn`` serves the weights' moving average, not its statistics).
     # No ``precise_bn`` either: recomputed on one preset of the user's photos, GT-RAIN's statistics lowered the
     # shipped file's validation before a single step (day photos, light rain 30.44 → 25.51 dB).
-    cfg["frozen_bn"] = int(base.get("precise_bn", 0)) > 0
+    cfg["frozen_bn"] = bool(base.get("finetune", {}).get("frozen_bn", False))
     d: dict[str, Any] = {
         "user": True,
         "max_side": spec.max_side,
