@@ -168,7 +168,7 @@ class _Runner:
     @property
     def tile_workers(self) -> int:
         """How many tiles this graph runs at once, one thread each: ONNX Runtime ``threads`` (one session can be
-        called from several threads; 1.06–1.14× faster on LPNet's 12 MP than one tile on both threads, README
+        called from several threads; LPNet's 12 MP restore 1.33× faster than one tile on both threads, README
         "Speed"), OpenVINO 1 (its streams gained 1.02×, benchmarks/tile_concurrency.py)."""
         return self.threads if self.backend == "onnxruntime" else 1
 

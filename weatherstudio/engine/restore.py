@@ -390,7 +390,10 @@ def _side_by_side(
     At most ``2 × workers`` tiles are in flight, so memory stays bounded by tiles. Closing the generator drops
     the tiles not yet started and waits for the running ones.
     """
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="weatherstudio-tile")
+    # the workers flush denormals to zero as the calling thread does (restore: ~25 % of a 12 MP LPNet restore)
+    pool = ThreadPoolExecutor(
+        workers, thread_name_prefix="weatherstudio-tile", initializer=torch.set_flush_denormal, initargs=(True,)
+    )
     pending: deque[Future] = deque()
     queued = iter(tiles)
     try:
