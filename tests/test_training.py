@@ -554,6 +554,14 @@ def test_validating_the_average_mid_run_leaves_the_training_undisturbed(data_roo
     assert [r["step"] for r in logged][:2] == [2, 4]
     assert all("val_psnr_y" in r and "live_val_psnr_y" in r for r in logged)
     assert any(r["val_psnr_y"] != r["live_val_psnr_y"] for r in logged)  # the average is not the trained weights
+    # [val] live = false: the average alone is scored, and the training is the same again
+    quick_cfg = {**averaged_cfg, "val": {**averaged_cfg["val"], "live": False}}
+    quick = Trainer(quick_cfg, tmp_path / "quick", data_root=data_root, device="cpu", steps=5)
+    quick.train(progress=False)
+    assert _state_equal(plain.model.state_dict(), quick.model.state_dict())
+    quick_log = [json.loads(line) for line in (tmp_path / "quick" / "validation.jsonl").read_text().splitlines()]
+    assert [r["val_psnr_y"] for r in quick_log] == [r["val_psnr_y"] for r in logged]
+    assert not any(k.startswith("live_") for r in quick_log for k in r)
 
 
 def test_two_ranks_end_with_the_same_weights(data_root: Path, tmp_path: Path) -> None:

@@ -14,8 +14,9 @@ CPU for small-channel networks such as LPNet; default off), ``autocast`` (``"bf1
 CPU with native bf16 as well, fp32 weights, loss and optimiser; default: on CUDA only); ``[model] arch,
 config``; ``[data] crop, batch`` and the objective's own keys (see :mod:`.objectives`); ``[optim] lr,
 final_lr, warmup, steps, weight_decay, betas, grad_clip, restarts, phase_lr_scales`` (and the objective's, e.g.
-``offset_lr_scale``); ``[val] every`` (+ the objective's ``n``, ``size``, ...); ``[eval.NAME]`` sets scored
-once at the end
+``offset_lr_scale``); ``[val] every`` (+ the objective's ``n``, ``size``, ...; ``live``: with ``ema``, also
+score the trained weights beside their average, default true, false halves each validation's time);
+``[eval.NAME]`` sets scored once at the end
 (:func:`weatherstudio.engine.objectives.evaluate_spec`); ``precise_bn`` (N: before every validation and the
 weight file, batch norm's running statistics are recomputed over N fixed training batches; see
 :meth:`Trainer.precise_batchnorm`); ``frozen_bn`` (true: batch norm normalises with its running statistics and
@@ -377,6 +378,7 @@ class Trainer:
         opt, data = self.cfg["optim"], self.cfg["data"]
         batch_size, crop = int(data["batch"]), int(data["crop"])
         val_every = int(self.cfg.get("val", {}).get("every", 0))
+        score_live = bool(self.cfg.get("val", {}).get("live", True))
         ckpt_every = int(self.cfg.get("checkpoint_every", 500))
         end = self.total_steps if max_steps is None else min(self.total_steps, self.step + max_steps)
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -454,7 +456,7 @@ class Trainer:
                 self._save_checkpoint()
             if val_every and (self.step % val_every == 0 or self.step == self.total_steps) and self.dist.main:
                 val_scores = self.validate()
-                if self.average is not None:  # the trained weights too: what the average adds, in the log
+                if self.average is not None and score_live:  # the trained weights too: what the average adds
                     val_scores.update({f"live_{k}": v for k, v in self.validate(averaged=False).items()})
                 with (self.run_dir / "validation.jsonl").open("a") as f:
                     f.write(json.dumps({"step": self.step, **val_scores}) + "\n")
