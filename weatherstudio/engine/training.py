@@ -377,8 +377,8 @@ class Trainer:
 
         opt, data = self.cfg["optim"], self.cfg["data"]
         batch_size, crop = int(data["batch"]), int(data["crop"])
-        val_every = int(self.cfg.get("val", {}).get("every", 0))
-        score_live = bool(self.cfg.get("val", {}).get("live", True))
+        val_cfg = self.cfg.get("val", {})
+        val_every, score_live = int(val_cfg.get("every", 0)), bool(val_cfg.get("live", True))
         ckpt_every = int(self.cfg.get("checkpoint_every", 500))
         end = self.total_steps if max_steps is None else min(self.total_steps, self.step + max_steps)
         self.run_dir.mkdir(parents=True, exist_ok=True)
