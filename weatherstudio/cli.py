@@ -438,6 +438,15 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from weatherstudio.engine.training import leave_distributed
+
+    try:
+        return _train(args)
+    finally:
+        leave_distributed()  # a rank started by torchrun leaves its process group before it exits
+
+
+def _train(args: argparse.Namespace) -> int:
     from weatherstudio.engine.training import Trainer, load_config
 
     cfg = load_config(args.config)

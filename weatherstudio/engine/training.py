@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import gc
 import hashlib
 import json
 import math
@@ -139,6 +140,14 @@ def init_distributed(device: torch.device) -> DistInfo:
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return DistInfo(dist.get_rank(), dist.get_world_size())
+
+
+def leave_distributed() -> None:
+    """Leave the process group before the process exits: a gloo group left to the interpreter's teardown can abort
+    a rank that finishes first ("terminate called without an active exception", exit code −6)."""
+    if dist.is_available() and dist.is_initialized():
+        gc.collect()  # the DistributedDataParallel wrapper (and the group it holds) goes first
+        dist.destroy_process_group()
 
 
 class _LossStep(nn.Module):
