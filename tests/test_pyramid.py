@@ -49,3 +49,32 @@ def test_gaussian_pyramid_keeps_the_mean_of_a_constant_image_inside() -> None:
     g = gaussian_pyramid(x, 3)
     assert g[-1] is x
     assert torch.allclose(g[0][..., 2:-2, 2:-2], torch.tensor(0.5))
+
+
+@pytest.mark.parametrize("shape", [(37, 52), (64, 64), (65, 33), (1, 1), (2, 3), (301, 400)])
+def test_the_array_pyramid_steps_match_the_network_s(shape: tuple[int, int]) -> None:
+    """The OpenCV downsample and the windowed upsample (the engine's, outside the graph) equal the torch ones, at
+    even and odd sizes and for any window of the upsampled level."""
+    import numpy as np
+
+    from weatherstudio.core.pyramid import downsample_array, upsample_region, upsample_region_planes
+
+    rng = np.random.default_rng(sum(shape))
+    h, w = shape
+    x = rng.random((h, w, 3), dtype=np.float32)
+    k = gaussian_kernel(3)
+    down = downsample(torch.from_numpy(x.transpose(2, 0, 1).copy())[None], k)
+    small = downsample_array(x)
+    assert small.shape == (down.shape[2], down.shape[3], 3)
+    assert np.abs(small - down[0].numpy().transpose(1, 2, 0)).max() < 1e-6
+    up = upsample(down, k, (h, w))[0].numpy().transpose(1, 2, 0)
+    assert np.abs(upsample_region(small, (h, w), (0, h), (0, w)) - up).max() < 1e-6
+    windows = [((0, 1), (0, 1)), ((h - 1, h), (w - 1, w))]
+    windows += [(tuple(sorted(rng.integers(0, h + 1, 2))), tuple(sorted(rng.integers(0, w + 1, 2)))) for _ in range(6)]
+    for rows, cols in windows:
+        if rows[1] <= rows[0] or cols[1] <= cols[0]:
+            continue
+        part = upsample_region(small, (h, w), rows, cols)
+        assert np.abs(part - up[rows[0] : rows[1], cols[0] : cols[1]]).max() < 1e-6
+        planes = upsample_region_planes(np.ascontiguousarray(small.transpose(2, 0, 1)), (h, w), rows, cols)
+        assert np.array_equal(planes.transpose(1, 2, 0), part)

@@ -9,6 +9,10 @@ blend has no seam, and no tile contributes from within O/4 of its cut edge.
 ``congruence`` serves networks whose sampling grid depends on the input size (LPNet's TensorFlow 'SAME'
 stride-2 padding shifts by one pixel with the size's parity): an interior tile is extended so that its size
 is congruent to the image's modulo ``congruence``, and it then samples the very grid the whole image does.
+
+``cut`` serves networks whose context ends at a known distance C (a plain stack of convolutions): with an overlap
+of at least 2C, each overlap is cut in its middle (weights 0 then 1, no ramp) and every output pixel comes from a
+tile that saw its whole context, so the tiled output equals the whole-image one.
 """
 
 from __future__ import annotations
@@ -75,40 +79,48 @@ def plan_tiles(height: int, width: int, tile: int, overlap: int, align: int = 1,
     return tiles
 
 
-def _edge_profile(overlap: int) -> np.ndarray:
-    """Weights across an overlap of ``overlap`` samples, from the tile's cut edge inwards: 0, rise, 1."""
+def _edge_profile(overlap: int, cut: bool = False) -> np.ndarray:
+    """Weights across an overlap of ``overlap`` samples, from the tile's cut edge inwards: 0, rise, 1 (``cut``: 0
+    over the first half, 1 over the second; with an odd overlap the middle sample belongs to the tile before)."""
     pos = np.arange(overlap, dtype=np.float32) + 0.5
+    if cut:
+        return (pos > overlap / 2.0).astype(np.float32)
     dead = overlap / 4.0
     return np.clip((pos - dead) / max(overlap / 2.0, 1e-6), 0.0, 1.0)
 
 
-def _ramp(n: int, rise_start: int, rise_end: int) -> np.ndarray:
+def _ramp(n: int, rise_start: int, rise_end: int, cut: bool = False) -> np.ndarray:
     """1-D weights of a tile of ``n`` samples with overlaps ``rise_start`` before and ``rise_end`` after."""
     r = np.ones(n, np.float32)
     if rise_start > 0:
         k = min(rise_start, n)
-        r[:k] = np.minimum(r[:k], _edge_profile(rise_start)[:k])
+        r[:k] = np.minimum(r[:k], _edge_profile(rise_start, cut)[:k])
     if rise_end > 0:
         k = min(rise_end, n)
-        r[n - k :] = np.minimum(r[n - k :], _edge_profile(rise_end)[:k][::-1])
+        # the neighbour after starts its profile here: this tile's weight is its complement (mirror for a ramp)
+        end = 1.0 - _edge_profile(rise_end, True) if cut else _edge_profile(rise_end)[::-1]
+        r[n - k :] = np.minimum(r[n - k :], end[rise_end - k :])
     return r
 
 
 def _tile_ramps(
-    t: Tile, overlap_before: tuple[int, int], overlap_after: tuple[int, int], scale: float = 1.0
+    t: Tile, overlap_before: tuple[int, int], overlap_after: tuple[int, int], scale: float = 1.0, cut: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """Tile ``t``'s separable weight at ``scale``: its row ramp and its column ramp (1 along uncut sides)."""
     h, w = math.ceil(t.h * scale), math.ceil(t.w * scale)
     oy0, ox0 = (round(v * scale) for v in overlap_before)
     oy1, ox1 = (round(v * scale) for v in overlap_after)
-    return _ramp(h, oy0 if t.top else 0, oy1 if t.bottom else 0), _ramp(w, ox0 if t.left else 0, ox1 if t.right else 0)
+    return (
+        _ramp(h, oy0 if t.top else 0, oy1 if t.bottom else 0, cut),
+        _ramp(w, ox0 if t.left else 0, ox1 if t.right else 0, cut),
+    )
 
 
 def tile_weight(
-    t: Tile, overlap_before: tuple[int, int], overlap_after: tuple[int, int], scale: float = 1.0
+    t: Tile, overlap_before: tuple[int, int], overlap_after: tuple[int, int], scale: float = 1.0, cut: bool = False
 ) -> np.ndarray:
     """The blending weight of tile ``t`` (``h × w`` at ``scale``), ramps as wide as the actual overlaps."""
-    return np.outer(*_tile_ramps(t, overlap_before, overlap_after, scale))
+    return np.outer(*_tile_ramps(t, overlap_before, overlap_after, scale, cut))
 
 
 def overlaps(tiles: list[Tile]) -> dict[Tile, tuple[tuple[int, int], tuple[int, int]]]:
@@ -128,22 +140,28 @@ def overlaps(tiles: list[Tile]) -> dict[Tile, tuple[tuple[int, int], tuple[int, 
     return {t: ((sy[t.y][0], sx[t.x][0]), (sy[t.y][1], sx[t.x][1])) for t in tiles}
 
 
-def _axis_weights(tiles: list[Tile], spans: dict[Tile, tuple[tuple[int, int], tuple[int, int]]], axis: int):
+def _axis_weights(
+    tiles: list[Tile], spans: dict[Tile, tuple[tuple[int, int], tuple[int, int]]], axis: int, cut: bool = False
+):
     """The 1-D ramps of the tile grid along ``axis`` (0: rows, 1: columns): start → (length, ramp)."""
     ramps: dict[int, tuple[int, np.ndarray]] = {}
     for t in tiles:
         start, n = (t.y, t.h) if axis == 0 else (t.x, t.w)
         if start not in ramps:
-            ramps[start] = (n, _tile_ramps(t, *spans[t])[axis])
+            ramps[start] = (n, _tile_ramps(t, *spans[t], cut=cut)[axis])
     return ramps
 
 
 def weights_sum_to_one(
-    tiles: list[Tile], spans: dict[Tile, tuple[tuple[int, int], tuple[int, int]]], height: int, width: int
+    tiles: list[Tile],
+    spans: dict[Tile, tuple[tuple[int, int], tuple[int, int]]],
+    height: int,
+    width: int,
+    cut: bool = False,
 ) -> bool:
     """Whether the grid's blending weights sum to one at every pixel (checked per axis: the weights are
     separable: a full grid of rows × columns sums to one where each axis does)."""
-    rows, cols = _axis_weights(tiles, spans, 0), _axis_weights(tiles, spans, 1)
+    rows, cols = _axis_weights(tiles, spans, 0, cut), _axis_weights(tiles, spans, 1, cut)
     if len({(t.y, t.x) for t in tiles}) != len(rows) * len(cols):
         return False  # not a full grid
     for ramps, size in ((rows, height), (cols, width)):
@@ -156,12 +174,17 @@ def weights_sum_to_one(
 
 
 def blend_tile(
-    out: np.ndarray, tile_out: np.ndarray, t: Tile, overlap_before: tuple[int, int], overlap_after: tuple[int, int]
+    out: np.ndarray,
+    tile_out: np.ndarray,
+    t: Tile,
+    overlap_before: tuple[int, int],
+    overlap_after: tuple[int, int],
+    cut: bool = False,
 ) -> None:
     """Add tile ``t``'s output (h×w×C) into ``out`` (H×W×C, zeros at first) with its blending weight, for a grid
     whose weights sum to one (:func:`weights_sum_to_one`): where its weight is 1 no other tile contributes, so
-    that part is copied as it is; only the ramps along its cut edges are multiplied and added."""
-    wy, wx = _tile_ramps(t, overlap_before, overlap_after)
+    that part is copied as it is; only the ramps along its cut edges are multiplied and added (``cut``: none)."""
+    wy, wx = _tile_ramps(t, overlap_before, overlap_after, cut=cut)
     full_y, full_x = np.flatnonzero(wy == 1.0), np.flatnonzero(wx == 1.0)
     region = out[t.y : t.y + t.h, t.x : t.x + t.w]
     if len(full_y) == 0 or len(full_x) == 0:
@@ -169,6 +192,8 @@ def blend_tile(
         return
     y0, y1, x0, x1 = int(full_y[0]), int(full_y[-1]) + 1, int(full_x[0]), int(full_x[-1]) + 1
     region[y0:y1, x0:x1] = tile_out[y0:y1, x0:x1]
+    if cut:
+        return  # outside its weight-1 part a cut tile's weight is 0
     for ys, xs in (
         (slice(0, y0), slice(0, t.w)),
         (slice(y1, t.h), slice(0, t.w)),

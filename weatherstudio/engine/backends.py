@@ -40,6 +40,10 @@ RUNTIMES = ("openvino", "onnxruntime")  # auto's order of preference
 #: 1.09× torch's speed against OpenVINO's 0.63× on a first 2 MP photo (OpenVINO compiles its many small layers
 #: for each tile shape before they are cached), 1.69× against 1.78× at 12 MP.
 RUNTIME_ORDER: dict[str, tuple[str, ...]] = {"lpnet": ("onnxruntime", "openvino")}
+#: Runtimes in which a pyramid network runs as its two parts (:mod:`weatherstudio.engine.pyramid_split`), where
+#: that measured faster on a 12 MP photo (2 cores): ONNX Runtime, which runs two tiles at once; OpenVINO, which
+#: compiles each new tile shape, took 11.5 s split against 8.5 s as one graph on a first photo.
+SPLIT_RUNTIMES = ("onnxruntime",)
 
 
 class BackendError(WeatherStudioError):
@@ -88,9 +92,9 @@ def cache_dir() -> Path:
 
 
 @functools.cache
-def _code_digest(module_name: str) -> bytes:
-    """The source of the network's module and of what its graph is traced through (a code change, a new graph)."""
-    names = [module_name, "weatherstudio.models.base", "weatherstudio.models.blocks", "weatherstudio.core.pyramid"]
+def _code_digest(module_names: tuple[str, ...]) -> bytes:
+    """The source of the network's modules and of what its graph is traced through (a code change, a new graph)."""
+    names = [*module_names, "weatherstudio.models.base", "weatherstudio.models.blocks", "weatherstudio.core.pyramid"]
     h = hashlib.sha256()
     for name in [*names, "weatherstudio.engine.onnx_export"]:
         spec = importlib.util.find_spec(name)
@@ -106,7 +110,9 @@ def weights_digest(model: RestorationModel) -> str:
 
     h = hashlib.sha256()
     h.update(json.dumps([model.arch, model.config, OPSET, torch.__version__, __version__], default=str).encode())
-    h.update(_code_digest(type(model).__module__))
+    # the modules of the network and of every layer it holds (a part of a split network runs its parent's code)
+    modules = sorted({type(m).__module__ for m in model.modules() if type(m).__module__.startswith("weatherstudio.")})
+    h.update(_code_digest(tuple(modules)))
     for name, t in sorted(model.state_dict().items()):
         h.update(name.encode())
         h.update(t.detach().cpu().contiguous().float().numpy().tobytes())
@@ -231,6 +237,8 @@ class RuntimeModel(RestorationModel):
         self._state: torch.Tensor | None = None
         self.arch, self.task, self.temporal = model.arch, model.task, model.temporal
         self.size_congruence, self.default_tile = model.size_congruence, model.default_tile
+        self.tile_align, self.exact_context = model.tile_align, model.exact_context
+        self.input_channels, self.clips_output = model.input_channels, model.clips_output
 
     @property
     def tile_workers(self) -> int:
@@ -313,9 +321,18 @@ def runtime_model(model: RestorationModel, backend: str, threads: int | None = N
         if runner is None:
             runner = _Runner(backend, graph_file(model), threads)
             _runners[key] = runner
-            while len(_runners) > 4:
+            while len(_runners) > 6:
                 _runners.popitem(last=False)
+            fresh = True
+        else:
+            fresh = False
         _runners.move_to_end(key)
+    if fresh and backend in SPLIT_RUNTIMES and hasattr(model, "pyramid_parts"):
+        # the graphs a photo larger than a tile runs in, made with the network's own (~0.2 s, once)
+        for part in model.pyramid_parts():
+            wrapped = runtime_model(part, backend, threads)
+            if wrapped.tile_workers > 1:
+                wrapped._runner._solo_session()  # type: ignore[attr-defined]
     return RuntimeModel(model, backend, runner)
 
 

@@ -102,7 +102,7 @@ def state_channels(model: RestorationModel) -> int:
 
 def _graph(model: RestorationModel) -> tuple[nn.Module, tuple[torch.Tensor, ...], list[str], list[str]]:
     """The module to trace, example inputs (an odd size, so no size is special-cased) and the I/O names."""
-    x = torch.rand(1, 3, 67, 91, generator=torch.Generator().manual_seed(0))
+    x = torch.rand(1, model.input_channels, 67, 91, generator=torch.Generator().manual_seed(0))
     if model.temporal:
         state = torch.zeros(1, state_channels(model), 67, 91)
         return RecurrentGraph(model).eval(), (x, state), ["image", "state"], ["restored", "state_out"]
@@ -139,8 +139,8 @@ def _add_metadata(path: Path, metadata: dict[str, Any]) -> None:
     entry = proto.metadata_props.add()
     entry.key, entry.value = "weatherstudio", json.dumps(metadata, sort_keys=True, default=str)
     proto.doc_string = (
-        f"WeatherStudio {metadata.get('arch')} ({metadata.get('config_name', '')}): input 'image' N×3×H×W float32 "
-        "RGB in [0, 1]" + ("; 'state' N×C×H×W, zeros on a clip's first frame" if metadata.get("state_channels") else "")
+        f"WeatherStudio {metadata.get('arch')} ({metadata.get('config_name', '')}): input {metadata.get('input')}"
+        + ("; 'state' N×C×H×W, zeros on a clip's first frame" if metadata.get("state_channels") else "")
     )
     onnx.save(proto, str(path))
 
@@ -237,7 +237,7 @@ def check_export(path: Path, model: RestorationModel) -> list[CheckResult]:
                 results.append(CheckResult(f"{name} frame {i} (state carried)", x.shape, diff))
         else:
             for what, rgb in check_images():
-                x = _nchw(rgb)
+                x = _nchw(model.input_for(rgb))
                 (restored,) = session.run(None, {"image": x})
                 ref = model(torch.from_numpy(x)).image.numpy()
                 results.append(CheckResult(what, x.shape, float(np.abs(restored - ref).max())))
@@ -269,7 +269,8 @@ def export_onnx(
         "arch": model.arch,
         "config": model.config,
         "state_channels": state_channels(model) if model.temporal else 0,
-        "input": "image: N×3×H×W float32 RGB in [0, 1]",
+        "input": f"image: N×{model.input_channels}×H×W float32"
+        + (" RGB in [0, 1]" if model.input_channels == 3 else f", the input of {type(model).__qualname__}"),
         "opset": OPSET,
         "torch": torch.__version__,
         **(metadata or {}),

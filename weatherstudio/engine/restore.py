@@ -16,6 +16,7 @@ frame, each tile's memory is warped along the optical flow from this frame back 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import time
@@ -38,11 +39,10 @@ from weatherstudio.models.base import MapSpec, RestorationModel
 ProgressFn = Callable[[int, int], None]
 CancelFn = Callable[[], bool]
 TileFn = Callable[[Tile, np.ndarray], None]
+CropFn = Callable[[Tile], torch.Tensor]
 
 #: Tiles never shrink below this on out-of-memory retries.
 MIN_TILE = 64
-#: Tile origins are aligned to this so that maps at 1/2**k of the size stitch exactly.
-ALIGN = 32
 #: ``backend="auto"`` uses a CPU runtime from this many pixels on (one 512² tile): below it the one-off graph
 #: compile (~0.5–2 s; the first export of a weight file, 1–7 s) outweighs what the runtime saves.
 AUTO_RUNTIME_PIXELS = 512 * 512
@@ -91,9 +91,52 @@ class RestoreResult:
 
 
 def default_overlap(model: RestorationModel) -> int:
-    """Half the model's effective context on each side of a seam, rounded up to 8, within [16, 256]."""
+    """Half the model's effective context on each side of a seam, rounded up to 8, within [16, 256]; twice an
+    exact context (each overlap is then cut in its middle, :mod:`weatherstudio.core.tiling`)."""
+    if model.exact_context is not None:
+        return 2 * int(model.exact_context)
     context = int(model.effective_context)
     return int(min(256, max(16, math.ceil(context / 2 / 8) * 8)))
+
+
+def tile_geometry(
+    model: RestorationModel,
+    height: int,
+    width: int,
+    device: torch.device,
+    tile: int | None = None,
+    overlap: int | None = None,
+) -> tuple[int, int]:
+    """The tile side and overlap a restore of ``height × width`` uses (None: the model's defaults; tile 0: whole)."""
+    side = model.default_tile if tile is None else int(tile)
+    if device.type == "cuda" and tile is None:
+        side = max(side, 1024)
+    if side <= 0 or (height <= side and width <= side):
+        side = max(height, width)
+    margin = default_overlap(model) if overlap is None else max(0, int(overlap))
+    return side, min(margin, max(0, side // 2))
+
+
+def pyramid_plan(model: RestorationModel, backend: str, options: RestoreOptions, height: int, width: int) -> str:
+    """How a pyramid network runs in a runtime of :data:`~weatherstudio.engine.backends.SPLIT_RUNTIMES` (without
+    maps, with the engine's own overlap): ``"split"`` into its two parts (:mod:`weatherstudio.engine.pyramid_split`)
+    on a photo larger than the finest part's tile, else ``"whole"``, one graph on the whole image (exact, and faster
+    there than the split's extra steps or a blend of 512² tiles); ``""`` for every other network and case."""
+    from weatherstudio.engine.backends import SPLIT_RUNTIMES
+
+    net = getattr(model, "net", model)
+    if (
+        backend not in SPLIT_RUNTIMES
+        or not hasattr(net, "pyramid_parts")
+        or options.return_maps
+        or model.temporal
+        or options.overlap is not None
+    ):
+        return ""
+    tile = options.tile if options.tile is not None else net.pyramid_parts()[1].default_tile
+    if tile <= 0:
+        return "whole"
+    return "split" if max(height, width) > tile else ("whole" if options.tile is None else "")
 
 
 def _pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int, int]:
@@ -118,7 +161,7 @@ def _to_hwc(t: torch.Tensor, clip: bool = False) -> np.ndarray:
 def _run_tile(
     model: RestorationModel, x: torch.Tensor, device: torch.device, fp16: bool, return_maps: bool
 ) -> tuple[np.ndarray, dict[str, np.ndarray], bool]:
-    """Run one tile (1×3×h×w on the CPU); returns HWC arrays and whether fp16 held."""
+    """Run one tile (1×C×h×w on the CPU); returns HWC arrays and whether fp16 held."""
     h, w = x.shape[-2:]
     xin, _, _ = _pad_to_multiple(x, model.size_multiple)
     xin = xin.to(device, non_blocking=True)
@@ -131,7 +174,7 @@ def _run_tile(
         if half and not torch.isfinite(out.image).all():
             model.set_state(before)  # the failed pass updated the memory: the retry starts from the frame before
             continue  # fp16 overflowed: the same tile again in fp32
-        image = _to_hwc(out.image[..., :h, :w], clip=True)
+        image = _to_hwc(out.image[..., :h, :w], clip=model.clips_output)
         maps = {}
         for name, m in out.maps.items():
             mh = math.ceil(h * m.shape[-2] / xin.shape[-2]) if m.shape[-2] != xin.shape[-2] else h
@@ -160,18 +203,13 @@ def restore(
     returns no state — a 12 MP photo's per-tile memories would hold 2 GB for J4R-Net.
     """
     options = options or RestoreOptions()
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"expected an H×W×3 RGB image, got shape {image.shape}")
+    channels = model.input_channels
+    if image.ndim != 3 or image.shape[2] != channels:
+        raise ValueError(f"expected an H×W×{channels} image, got shape {image.shape}")
     device = resolve_device(options.device)
     fp16 = device.type == "cuda" if options.fp16 is None else bool(options.fp16 and device.type == "cuda")
     height, width = image.shape[:2]
-    tile = model.default_tile if options.tile is None else int(options.tile)
-    if device.type == "cuda" and options.tile is None:
-        tile = max(tile, 1024)
-    if tile <= 0 or (height <= tile and width <= tile):
-        tile = max(height, width)
-    overlap = default_overlap(model) if options.overlap is None else max(0, int(options.overlap))
-    overlap = min(overlap, max(0, tile // 2))
+    tile, overlap = tile_geometry(model, height, width, device, options.tile, options.overlap)
     # channels-last lets oneDNN / cuDNN pick their fast convolution kernels (≈2× on CPU for LPNet).
     _place(model, device)
     notes: list[str] = []
@@ -181,6 +219,16 @@ def restore(
         # flushing them to zero changes no visible value and saved ~25 % on a 12 MP LPNet restore.
         torch.set_flush_denormal(True)
     started = time.perf_counter()
+    plan = pyramid_plan(model, backend, options, height, width)
+    if plan == "whole":
+        tile = max(height, width)
+    elif plan == "split":
+        from weatherstudio.engine.pyramid_split import restore_split
+
+        result = restore_split(image, model, options, progress, should_cancel, on_tile, notes)
+        result.seconds = time.perf_counter() - started
+        result.device, result.backend, result.notes = describe_device(device), backend, notes
+        return result
     reference, flow = None, None
     if model.temporal and model.aligns_state and options.align_memory and (keep_state or bool(state)):
         reference = motion_reference(image)
@@ -271,15 +319,20 @@ def _restore_tiled(
     keep_state: bool,
     notes: list[str],
     flow: np.ndarray | None = None,
+    crop: CropFn | None = None,
 ) -> RestoreResult:
+    """The tiles of ``image`` through ``model``, blended; ``crop(tile)`` gives a tile's input (default: that window of
+    ``image`` as a 1×C×h×w tensor; a split network builds its own)."""
     height, width = image.shape[:2]
-    tiles = plan_tiles(height, width, tile, overlap, ALIGN, model.size_congruence)
+    crop = crop or functools.partial(_crop, image)
+    tiles = plan_tiles(height, width, tile, overlap, model.tile_align, model.size_congruence)
     spans = overlaps(tiles)
+    cut = model.exact_context is not None
     specs = {s.name: s for s in model.map_specs()} if return_maps else {}
     single = len(tiles) == 1
     out = np.zeros((height, width, 3), np.float32) if not single else None
     # weights that sum to one blend without a running sum (the usual case; ~0.4 s less on a 12 MP photo)
-    unit = not single and weights_sum_to_one(tiles, spans, height, width)
+    unit = not single and weights_sum_to_one(tiles, spans, height, width, cut)
     wsum = np.zeros((height, width, 1), np.float32) if not single and not unit else None
     map_acc: dict[str, np.ndarray] = {}
     map_wsum: dict[str, np.ndarray] = {}
@@ -290,8 +343,10 @@ def _restore_tiled(
         progress(0, total)
     workers = int(getattr(model, "tile_workers", 1))
     side = None
-    if workers > 1 and device.type == "cpu" and not return_maps and tile_states is None and total >= 2 * workers:
-        side = _side_by_side(image, tiles, model.side_by_side(), device, workers)  # type: ignore[attr-defined]
+    # tiles side by side where that keeps every thread busy to the end (3 tiles on 2 threads: one tile at a time)
+    paired = total >= 2 * workers or (total >= workers and total % workers == 0)
+    if workers > 1 and device.type == "cpu" and not return_maps and tile_states is None and paired:
+        side = _side_by_side(crop, tiles, model.side_by_side(), device, workers)  # type: ignore[attr-defined]
     try:
         for index, t in enumerate(tiles):
             if should_cancel and should_cancel():
@@ -300,7 +355,7 @@ def _restore_tiled(
                 tile_out, tile_maps, held = next(side)
             else:
                 tile_out, tile_maps, held = _tile_in_turn(
-                    image, t, index, model, device, fp16, return_maps, tile_states, keep_state, flow
+                    crop, t, index, model, device, fp16, return_maps, tile_states, keep_state, flow
                 )
             if fp16 and not held:
                 fp16 = False
@@ -308,7 +363,9 @@ def _restore_tiled(
             if single:
                 image_single, maps_single = tile_out, tile_maps
             else:
-                _accumulate(t, tile_out, tile_maps, spans[t], out, wsum, unit, specs, map_acc, map_wsum, height, width)
+                _accumulate(
+                    t, tile_out, tile_maps, spans[t], out, wsum, unit, cut, specs, map_acc, map_wsum, height, width
+                )
             if on_tile:
                 on_tile(t, tile_out)
             if progress:
@@ -332,7 +389,7 @@ def _restore_tiled(
         np.divide(out, np.maximum(wsum, 1e-8), out=out)
     maps = {k: v / np.maximum(map_wsum[k], 1e-8) for k, v in map_acc.items()}
     return RestoreResult(
-        np.clip(out, 0, 1, out=out),
+        np.clip(out, 0, 1, out=out) if model.clips_output else out,
         maps,
         specs,
         tile=tile,
@@ -349,7 +406,7 @@ def _crop(image: np.ndarray, t: Tile) -> torch.Tensor:
 
 
 def _tile_in_turn(
-    image: np.ndarray,
+    crop: CropFn,
     t: Tile,
     index: int,
     model: RestorationModel,
@@ -362,7 +419,7 @@ def _tile_in_turn(
 ) -> tuple[np.ndarray, dict[str, np.ndarray], bool]:
     """Tile ``index`` through the network on this thread; a video network gets that tile's memory (moved along
     ``flow``) and its new memory goes back into ``tile_states``."""
-    x = _crop(image, t)
+    x = crop(t)
     if tile_states is not None:
         memory = tile_states.get(index)
         if memory is not None and flow is not None:  # the memory moved to where this frame shows the scene
@@ -381,8 +438,15 @@ def _tile_in_turn(
     return result
 
 
+def _crop_and_run(
+    crop: CropFn, t: Tile, model: RestorationModel, device: torch.device
+) -> tuple[np.ndarray, dict[str, np.ndarray], bool]:
+    """One tile's input and output, both on the worker's thread (a split network's input takes work to build)."""
+    return _run_tile(model, crop(t), device, False, False)
+
+
 def _side_by_side(
-    image: np.ndarray, tiles: list[Tile], model: RestorationModel, device: torch.device, workers: int
+    crop: CropFn, tiles: list[Tile], model: RestorationModel, device: torch.device, workers: int
 ) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray], bool]]:
     """The tiles' outputs in order, ``workers`` tiles running at once, each on one thread of ``model`` (a CPU
     runtime whose one-thread session two threads can call together, :meth:`RuntimeModel.side_by_side`).
@@ -398,12 +462,12 @@ def _side_by_side(
     queued = iter(tiles)
     try:
         for t in itertools.islice(queued, 2 * workers):
-            pending.append(pool.submit(_run_tile, model, _crop(image, t), device, False, False))
+            pending.append(pool.submit(_crop_and_run, crop, t, model, device))
         while pending:
             result = pending.popleft().result()
             nxt = next(queued, None)
             if nxt is not None:
-                pending.append(pool.submit(_run_tile, model, _crop(image, nxt), device, False, False))
+                pending.append(pool.submit(_crop_and_run, crop, nxt, model, device))
             yield result
     finally:
         for future in pending:
@@ -419,6 +483,7 @@ def _accumulate(
     out: np.ndarray,
     wsum: np.ndarray | None,
     unit: bool,
+    cut: bool,
     specs: dict[str, MapSpec],
     map_acc: dict[str, np.ndarray],
     map_wsum: dict[str, np.ndarray],
@@ -428,9 +493,9 @@ def _accumulate(
     """Blend one tile's output (and its maps, each at its own scale) into the running image and map sums."""
     before, after = span
     if unit:
-        blend_tile(out, tile_out, t, before, after)
+        blend_tile(out, tile_out, t, before, after, cut)
     else:
-        wgt = tile_weight(t, before, after)[..., None]
+        wgt = tile_weight(t, before, after, cut=cut)[..., None]
         out[t.y : t.y + t.h, t.x : t.x + t.w] += tile_out * wgt
         wsum[t.y : t.y + t.h, t.x : t.x + t.w] += wgt  # type: ignore[index]
     for name, m in tile_maps.items():
@@ -441,7 +506,7 @@ def _accumulate(
             map_wsum[name] = np.zeros((full_h, full_w, 1), np.float32)
         y0, x0 = round(t.y * scale), round(t.x * scale)
         mh, mw = min(m.shape[0], full_h - y0), min(m.shape[1], full_w - x0)
-        mw_ = tile_weight(t, before, after, scale)[:mh, :mw, None]
+        mw_ = tile_weight(t, before, after, scale, cut)[:mh, :mw, None]
         map_acc[name][y0 : y0 + mh, x0 : x0 + mw] += m[:mh, :mw] * mw_
         map_wsum[name][y0 : y0 + mh, x0 : x0 + mw] += mw_
 

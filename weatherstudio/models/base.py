@@ -108,6 +108,20 @@ class RestorationModel(nn.Module):
     #: Tile side the engine uses by default on a CPU (bounded by memory: activations × tile²).
     default_tile: ClassVar[int] = 512
 
+    #: Tile origins are multiples of this, so that maps at 1/2**k of the size stitch exactly.
+    tile_align: ClassVar[int] = 32
+
+    #: Pixels each side that an output pixel depends on *exactly* (a stack of convolutions, no pyramid, no global
+    #: operation); None where context fades rather than ends. Where it is set, the engine overlaps tiles by twice
+    #: this and cuts each overlap in its middle: the tiled output then equals the whole-image one.
+    exact_context: ClassVar[int | None] = None
+
+    #: Channels of the input the network takes (an RGB photo: 3; a part of a split network may take more).
+    input_channels: ClassVar[int] = 3
+
+    #: Whether the output is an image in [0, 1] (clipped after blending) rather than an intermediate level.
+    clips_output: ClassVar[bool] = True
+
     #: Whether the engine hands tiles over in channels-last memory (oneDNN's and cuDNN's fast kernels for a torch
     #: network; a CPU runtime takes plain NCHW, and converting there and back cost ~0.5 s on a 12 MP LPNet photo).
     channels_last_input: ClassVar[bool] = True
@@ -119,6 +133,11 @@ class RestorationModel(nn.Module):
 
     def map_specs(self) -> list[MapSpec]:
         raise NotImplementedError
+
+    def input_for(self, rgb: np.ndarray) -> np.ndarray:
+        """This network's input (H×W×C float32) for an RGB photo: the photo itself; a part of a split network
+        builds its own (an export is checked against torch on real photos through this)."""
+        return rgb
 
     def reset_state(self) -> None:
         """Forget any state carried across frames (video models override this)."""

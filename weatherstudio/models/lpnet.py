@@ -12,6 +12,8 @@ fine; 7,548 parameters. Training compares every G_n(Y) with the Gaussian pyramid
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -120,13 +122,27 @@ class LPNet(RestorationModel):
         """The input's Laplacian levels and the output Gaussian levels, both coarsest first."""
         kernel = self.kernel.to(x.dtype)
         lap = laplacian_pyramid(x, self.levels, kernel)
-        outs: list[torch.Tensor] = []
-        for i, (level, net) in enumerate(zip(lap, self.subnets)):
-            y = net(level)
-            if i > 0:
-                y = y + upsample(outs[-1], kernel, (level.shape[-2], level.shape[-1]))
-            outs.append(F.relu(y))
-        return lap, outs
+        return lap, rebuild(lap, self.subnets, kernel)
+
+    def coarse_levels(self, g1: torch.Tensor) -> torch.Tensor:
+        """G_1(Y) (eq. 6) from the input's first Gaussian level ``g1`` = down(x): every level but the finest.
+
+        Those levels see only ``g1``: the Laplacian pyramid of x below its finest level is that of ``g1``.
+        """
+        kernel = self.kernel.to(g1.dtype)
+        return rebuild(laplacian_pyramid(g1, self.levels - 1, kernel), self.subnets[:-1], kernel)[-1]
+
+    def finest_level(self, lap0: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
+        """The output: ReLU(L_0(Y) + up(G_1(Y))) (eq. 6, n = 0) from the input's finest Laplacian level and
+        ``base`` = up(G_1(Y)), clamped to [0, 1]."""
+        return F.relu(self.subnets[-1](lap0) + base).clamp(0.0, 1.0)
+
+    def pyramid_parts(self) -> tuple[RestorationModel, RestorationModel]:
+        """The network as two graphs an engine can tile apart (:mod:`weatherstudio.models.lpnet_parts`)."""
+        from weatherstudio.models.lpnet_parts import LPNetCoarse, LPNetFinest
+
+        coarse = LPNetCoarse(self)
+        return coarse, LPNetFinest(self, coarse)
 
     def forward(self, x: torch.Tensor, return_maps: bool = False) -> ModelOutput:
         lap, outs = self.forward_pyramid(x)
@@ -136,3 +152,15 @@ class LPNet(RestorationModel):
         maps = {f"input_level{i + 1}": t for i, t in enumerate(lap)}
         maps.update({f"output_level{i + 1}": t for i, t in enumerate(outs)})
         return ModelOutput(image, maps)
+
+
+def rebuild(lap: list[torch.Tensor], subnets: Sequence[Callable], kernel: torch.Tensor) -> list[torch.Tensor]:
+    """The output Gaussian levels G_n(Y), coarsest first (eqs. 5–6): each level's subnet output plus the upsampled
+    level below, through ReLU."""
+    outs: list[torch.Tensor] = []
+    for i, (level, net) in enumerate(zip(lap, subnets)):
+        y = net(level)
+        if i > 0:
+            y = y + upsample(outs[-1], kernel, (level.shape[-2], level.shape[-1]))
+        outs.append(F.relu(y))
+    return outs
