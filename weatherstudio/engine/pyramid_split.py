@@ -9,9 +9,10 @@ see far; every tile's overlap then recomputes all five levels. Split (:mod:`weat
    the two half-size images, so no full-size intermediate is ever held. Its context ends 11 pixels out, so its
    tiles overlap by 22 and are cut in the middle: they give exactly the whole image's finest level.
 
-On this 2-core CPU that took a 12 MP photo from 5.45 s to ~4.7 s in ONNX Runtime (``benchmarks/speed.py``), and the
-result is closer to the whole-image one than the one-graph blend (the coarse levels' seams have twice the margin
-in photo pixels; the finest level's have none). The torch path (maps, CUDA, training) stays one graph.
+On this 2-core CPU that took a 12 MP photo in ONNX Runtime from 5.29 s to 4.86 s (medians,
+``benchmarks/pyramid_split.py``), and the result is closer to the whole-image one than the one-graph blend: 0.6/255
+at most against up to 9/255 on enlarged real photos (the coarse levels' seams have twice the margin in photo pixels;
+the finest level's have none). The torch path (maps, CUDA, training) stays one graph.
 """
 
 from __future__ import annotations

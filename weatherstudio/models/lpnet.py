@@ -78,8 +78,9 @@ class LPNet(RestorationModel):
     def effective_context(self) -> int:
         """Context that matters in practice: beyond the two finest levels, contributions are smooth.
 
-        With the resulting 32-pixel overlap, tiled and whole-image outputs differ by ~0.03/255 on average
-        (max ~1/255 at a few pixels); doubling it costs 15 % more time for ~0.01/255.
+        With the resulting 32-pixel overlap, 512² tiles and the whole image differ by 0.007–0.014/255 on average
+        and up to 3–9/255 at a few pixels (real rainy photos enlarged ×4, ``benchmarks/pyramid_split.py``). A CPU
+        runtime avoids that by running the network as two graphs (:mod:`weatherstudio.models.lpnet_parts`).
         """
         return 64
 
