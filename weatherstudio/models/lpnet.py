@@ -139,11 +139,16 @@ class LPNet(RestorationModel):
         return F.relu(self.subnets[-1](lap0) + base).clamp(0.0, 1.0)
 
     def pyramid_parts(self) -> tuple[RestorationModel, RestorationModel]:
-        """The network as two graphs an engine can tile apart (:mod:`weatherstudio.models.lpnet_parts`)."""
-        from weatherstudio.models.lpnet_parts import LPNetCoarse, LPNetFinest
+        """The network as two graphs an engine can tile apart (:mod:`weatherstudio.models.lpnet_parts`); made once
+        and kept (they share this network's parameters, so they follow its weights)."""
+        parts = self.__dict__.get("_parts")
+        if parts is None:
+            from weatherstudio.models.lpnet_parts import LPNetCoarse, LPNetFinest
 
-        coarse = LPNetCoarse(self)
-        return coarse, LPNetFinest(self, coarse)
+            coarse = LPNetCoarse(self)
+            parts = (coarse, LPNetFinest(self, coarse))
+            object.__setattr__(self, "_parts", parts)  # not submodules: no cycle in the module tree
+        return parts
 
     def forward(self, x: torch.Tensor, return_maps: bool = False) -> ModelOutput:
         lap, outs = self.forward_pyramid(x)
