@@ -5,7 +5,9 @@ the network runs in fp16 (autocast) with an automatic fp32 retry when a tile's o
 out-of-memory error retries the image with tiles half as large. Progress and cancellation go through
 callbacks checked between tiles, so the same function drives a tqdm bar, a Qt progress bar and a test that
 cancels. Where the network runs in ONNX Runtime, a still image's tiles run two (one per thread) at a time and
-are blended in order as they finish, so the result is the same as one tile at a time.
+are blended in order as they finish, so the result is the same as one tile at a time. There a pyramid network
+(LPNet) runs as two graphs, its coarse levels once at half size and its finest level in tiles cut where its
+context ends (:mod:`weatherstudio.engine.pyramid_split`, :func:`pyramid_plan`).
 
 A video model's memory (J4R-Net's H_{t−1}) is passed in and returned, never left in the model: ``restore``
 starts from ``state`` (None: a fresh clip, as for any still image) and returns the next frame's state in
