@@ -71,10 +71,12 @@ def test_a_tiled_photo_restores_as_in_torch(arch: str, backend: str) -> None:
     ref = restore(photo, model, RestoreOptions(backend="torch", tile=512))
     out = restore(photo, model, RestoreOptions(backend=backend, tile=512))
     again = restore(photo, model, RestoreOptions(backend=backend, tile=512))  # shapes seen twice: static graphs
-    assert out.backend == backend and ref.backend == "torch" and out.tiles == ref.tiles > 1
+    assert out.backend == backend and ref.backend == "torch" and ref.tiles > 1
     if arch == "lpnet" and backend in SPLIT_RUNTIMES:  # as two parts (engine.pyramid_split): the whole image's result
         ref = restore(photo, model, RestoreOptions(backend="torch", tile=0))
         assert any("coarse levels once" in n for n in out.notes)
+    else:
+        assert out.tiles == ref.tiles
     assert float(np.abs(out.image - ref.image).max()) < TOL
     assert float(np.abs(again.image - ref.image).max()) < TOL
     assert float(np.abs(out.image - photo).mean()) > 1e-3  # the network did change the photo
@@ -100,11 +102,22 @@ def test_a_temporal_network_carries_one_memory_per_tile_in_a_runtime(backend: st
 
 
 @pytest.mark.skipif(not installed("onnxruntime"), reason="ONNX Runtime is not installed")
-def test_onnx_runtime_runs_a_photos_tiles_side_by_side_with_the_same_result() -> None:
+def test_onnx_runtime_runs_a_photos_tiles_side_by_side_with_the_same_result(monkeypatch) -> None:
+    import weatherstudio.engine.restore as engine
+
     model, _ = load_model("lpnet")
     photo = _photo(1100)
     threads = torch.get_num_threads()
     runs: dict[str, tuple] = {}
+    side_runs: list[int] = []  # tiles the side-by-side path delivered (the real one, counted on its way out)
+    real_side_by_side = engine._side_by_side
+
+    def counted(*args, **kwargs):
+        for out in real_side_by_side(*args, **kwargs):
+            side_runs.append(1)
+            yield out
+
+    monkeypatch.setattr(engine, "_side_by_side", counted)
     try:
         for n in (2, 1):  # two tiles at once on one thread each, then one tile at a time
             torch.set_num_threads(n)
@@ -119,8 +132,8 @@ def test_onnx_runtime_runs_a_photos_tiles_side_by_side_with_the_same_result() ->
                 on_tile=lambda t, _, order=order: order.append(t),
                 progress=lambda i, total, done=done: done.append(i),
             )
-            finest = runtime_model(model.pyramid_parts()[1], "onnxruntime")  # LPNet runs as two parts
-            runs[str(n)] = (result, order, done, finest._runner._solo is not None)
+            runs[str(n)] = (result, order, done, len(side_runs))
+            side_runs.clear()
         torch.set_num_threads(2)
         calls = []
 
@@ -132,11 +145,11 @@ def test_onnx_runtime_runs_a_photos_tiles_side_by_side_with_the_same_result() ->
             restore(photo, model, RestoreOptions(backend="onnxruntime", tile=512), should_cancel=cancel_after_three)
     finally:
         torch.set_num_threads(threads)
-    (side, side_order, side_done, solo_used), (serial, serial_order, serial_done, _) = runs["2"], runs["1"]
-    assert solo_used  # the one-thread session ran the tiles
+    (side, side_order, side_done, side_tiles), (serial, serial_order, serial_done, serial_tiles) = runs["2"], runs["1"]
+    assert side_tiles == side.tiles and serial_tiles == 0  # every tile (both parts) side by side on two threads
     assert side.tiles == serial.tiles >= 6
     assert side_order == serial_order and side_done == serial_done  # on_tile: the full-size tiles, in order
-    assert len(side_order) == side.tiles and side_done == list(range(len(side_done))) and len(side_done) > side.tiles
+    assert side_done == list(range(side.tiles + 1)) and 0 < len(side_order) < side.tiles  # both parts' tiles
     assert np.array_equal(side.image, serial.image)  # the same tiles through the same one-thread graph, in order
     assert float(np.abs(side.image - photo).mean()) > 1e-3
 

@@ -98,9 +98,9 @@ def test_a_photo_in_a_runtime_runs_as_two_parts_and_matches_the_whole_image() ->
     whole = _whole(model, img)
     assert np.abs(whole - img).mean() > 2 / 255  # the network does change the photo
     assert np.abs(out.image - whole).max() < 1e-3  # exact up to float rounding and the coarse part's far seams
-    assert len(seen) == out.tiles > 1 and all(shape == (t.h, t.w, 3) for t, shape in seen)  # full-size tiles
+    assert 1 < len(seen) < out.tiles and all(shape == (t.h, t.w, 3) for t, shape in seen)  # the full-size tiles
     counts = [i for i, _ in done]
-    assert counts == list(range(len(counts))) and len({total for _, total in done}) == 1 and counts[-1] == done[0][1]
+    assert counts == list(range(out.tiles + 1)) and {total for _, total in done} == {out.tiles}  # both parts
     # an explicit overlap asks for the one-graph blend; maps come from torch
     blended = restore(img, model, RestoreOptions(backend=RUNTIME, tile=512, overlap=32))
     assert not any("coarse levels" in n for n in blended.notes) and blended.tiles == 6
@@ -138,3 +138,31 @@ def test_below_one_finest_tile_the_runtime_runs_one_graph_on_the_whole_image() -
     assert out.tiles == 1 and not any("coarse levels" in n for n in out.notes)
     assert np.abs(out.image - _whole(model, img)).max() < 1e-3
     assert restore(img, model, RestoreOptions(backend="torch")).tiles > 1  # torch keeps its cache-sized tiles
+
+
+@needs_runtime
+def test_a_tile_too_small_for_exact_seams_keeps_the_one_graph() -> None:
+    model, _ = load_model("lpnet")
+    img = _rainy(200, 260, seed=4)
+    out = restore(img, model, RestoreOptions(backend=RUNTIME, tile=40))  # the cut needs 2 × 22 pixels
+    assert out.tiles > 1 and not any("coarse levels" in n for n in out.notes)
+
+
+@needs_runtime
+def test_a_split_that_fails_falls_back_to_the_one_graph_or_names_the_backend(monkeypatch) -> None:
+    """A fault injected into the two-graph path: ``auto`` still restores (one graph, with a note); a named runtime
+    says what failed."""
+    import weatherstudio.engine.pyramid_split as split
+    from weatherstudio.engine.backends import BackendError
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no graph")
+
+    monkeypatch.setattr(split, "restore_split", broken)
+    model, _ = load_model("lpnet")
+    img = _rainy(700, 1100, seed=5)
+    out = restore(img, model, RestoreOptions(tile=512))
+    assert out.backend == RUNTIME and any("could not run as two graphs" in n for n in out.notes)
+    assert np.abs(out.image - _whole(model, img)).mean() < 0.05 / 255  # the one graph's blend
+    with pytest.raises(BackendError, match="no graph"):
+        restore(img, model, RestoreOptions(backend=RUNTIME, tile=512))

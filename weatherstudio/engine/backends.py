@@ -328,12 +328,21 @@ def runtime_model(model: RestorationModel, backend: str, threads: int | None = N
             fresh = False
         _runners.move_to_end(key)
     if fresh and backend in SPLIT_RUNTIMES and hasattr(model, "pyramid_parts"):
-        # the graphs a photo larger than a tile runs in, made with the network's own (~0.2 s, once)
-        for part in model.pyramid_parts():
+        _prepare_parts(model, backend, threads)
+    return RuntimeModel(model, backend, runner)
+
+
+def _prepare_parts(model: RestorationModel, backend: str, threads: int) -> None:
+    """Open the graphs a photo larger than a tile runs in (:mod:`weatherstudio.engine.pyramid_split`) with the
+    network's own: ~0.15 s once per process, plus ~1.5 s the first time a weight file's parts are exported. A part
+    that cannot be made here is left for the split to meet, which then falls back to the one graph with a note."""
+    try:
+        for part in model.pyramid_parts():  # type: ignore[attr-defined]
             wrapped = runtime_model(part, backend, threads)
             if wrapped.tile_workers > 1:
                 wrapped._runner._solo_session()  # type: ignore[attr-defined]
-    return RuntimeModel(model, backend, runner)
+    except Exception:  # noqa: BLE001 - reported where the split runs
+        return
 
 
 def _digest_of(model: RestorationModel) -> str:

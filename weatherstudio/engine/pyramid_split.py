@@ -46,7 +46,8 @@ def restore_split(
     notes: list[str],
 ) -> RestoreResult:
     """Restore ``image`` (H×W×3 float32) with ``model`` (a :class:`~weatherstudio.engine.backends.RuntimeModel` of a
-    network with ``pyramid_parts``) as its two parts in the same runtime; ``progress`` counts both parts' tiles."""
+    network with ``pyramid_parts``) as its two parts in the same runtime; ``progress`` and the result's ``tiles``
+    count both parts' tiles, ``on_tile`` receives the finest part's (full-size) tiles."""
     net = getattr(model, "net", model)
     backend = getattr(model, "backend", "torch")
     coarse, finest = (runtime_model(part, backend) for part in net.pyramid_parts())
@@ -95,4 +96,5 @@ def restore_split(
         f"{net.arch}: coarse levels once at half size ({levels.tiles} tile{'s' * (levels.tiles > 1)}), "
         f"the finest in {result.tiles} exact tile{'s' * (result.tiles > 1)}"
     )
+    result.tiles = total  # as progress counts them (``tile`` and ``overlap`` stay the finest part's)
     return result

@@ -135,9 +135,12 @@ def pyramid_plan(model: RestorationModel, backend: str, options: RestoreOptions,
         or options.overlap is not None
     ):
         return ""
-    tile = options.tile if options.tile is not None else net.pyramid_parts()[1].default_tile
+    finest = net.pyramid_parts()[1]
+    tile = options.tile if options.tile is not None else finest.default_tile
     if tile <= 0:
         return "whole"
+    if tile < 2 * default_overlap(finest):
+        return ""  # too small for the finest part's exact seams: the one graph's blend, as asked
     return "split" if max(height, width) > tile else ("whole" if options.tile is None else "")
 
 
@@ -225,12 +228,21 @@ def restore(
     if plan == "whole":
         tile = max(height, width)
     elif plan == "split":
+        from weatherstudio.engine.backends import BackendError
         from weatherstudio.engine.pyramid_split import restore_split
 
-        result = restore_split(image, model, options, progress, should_cancel, on_tile, notes)
-        result.seconds = time.perf_counter() - started
-        result.device, result.backend, result.notes = describe_device(device), backend, notes
-        return result
+        try:
+            result = restore_split(image, model, options, progress, should_cancel, on_tile, notes)
+        except (RestoreCancelled, MemoryError):
+            raise
+        except Exception as exc:
+            if (options.backend or "auto").lower() != "auto":
+                raise BackendError(f"{model.arch} could not run as two graphs in {backend}: {exc}") from exc
+            notes.append(f"{model.arch} could not run as two graphs in {backend} ({exc}); ran as one")
+        else:
+            result.seconds = time.perf_counter() - started
+            result.device, result.backend, result.notes = describe_device(device), backend, notes
+            return result
     reference, flow = None, None
     if model.temporal and model.aligns_state and options.align_memory and (keep_state or bool(state)):
         reference = motion_reference(image)
