@@ -36,6 +36,8 @@ class LPNetCoarse(RestorationModel):
 
     def __init__(self, parent: LPNet) -> None:
         super().__init__(parent.config)
+        # a submodule, so that the part's state (and its exported graph's cache key) follows all of the parent's
+        # weights, and placing the part places the network it runs
         self.parent = parent
         self.size_congruence = 2 ** (parent.levels - 2)  # three stride-2 'SAME' steps
 
