@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from weatherstudio.core.pyramid import downsample_array
-from weatherstudio.core.tiling import Tile
+from weatherstudio.core.tiling import Tile, plan_tiles
 from weatherstudio.engine.backends import runtime_model
 from weatherstudio.engine.restore import (
     CancelFn,
@@ -56,8 +56,6 @@ def restore_split(
     g1 = downsample_array(image)
     c_tile, c_overlap = tile_geometry(coarse, *g1.shape[:2], cpu)
     f_tile, f_overlap = tile_geometry(finest, height, width, cpu, options.tile)
-    from weatherstudio.core.tiling import plan_tiles
-
     n_coarse = len(plan_tiles(*g1.shape[:2], c_tile, c_overlap, coarse.tile_align, coarse.size_congruence))
     n_fine = len(plan_tiles(height, width, f_tile, f_overlap, finest.tile_align, finest.size_congruence))
     total = n_coarse + n_fine
