@@ -5,7 +5,7 @@ L_0 = x − up(down(x)), plus the upsampled G_1(Y) that the four coarser levels 
 
 * :class:`LPNetCoarse` takes down(x) (half size) and gives G_1(Y). Its levels have 1–8 feature maps: ~6 % of the
   multiply-adds, but they run several times below the machine's peak, so they are run once per photo at half size
-  rather than again inside every full-size tile's overlap. Its largest level (LPNet's level 2, 8 feature maps)
+  rather than again inside every full-size tile's overlap. Its largest level (n = 1, half size, 8 feature maps)
   runs as two half-height pieces stacked in the channels with block-diagonal weights (:func:`paired_subnet`):
   16 feature maps, the width CPU runtimes' blocked convolution kernels take (1.2–1.6× faster here), same sums.
 * :class:`LPNetFinest` takes L_0 and up(G_1(Y)) stacked (6 channels) and gives the output. It is a plain stack of
@@ -27,7 +27,7 @@ from weatherstudio.models.lpnet import LPNet, LPNetSubnet, rebuild
 
 
 class LPNetCoarse(RestorationModel):
-    """LPNet's levels 2–5 on the half-size Gaussian level: down(x) → G_1(Y) (not clipped: a level, not an image)."""
+    """LPNet's levels n = 1–4 from the half-size Gaussian level: down(x) → G_1(Y) (a level, not clipped)."""
 
     arch = "lpnet_coarse"
     task = "rain"
