@@ -86,7 +86,7 @@ def gaussian_pyramid(x: torch.Tensor, levels: int, kernel: torch.Tensor | None =
 
 # --- The same two operations on H×W×C float32 arrays (OpenCV), for an engine that runs the pyramid outside the
 # network: a 12 MP photo's downsample takes ~0.05 s here against ~0.5 s for torch's grouped convolution, and
-# :func:`upsample_region` gives any window of the upsampled image from a window of the coarse one, so a tile
+# :func:`upsample_region_planes` gives any window of the upsampled image from a window of the coarse one, so a tile
 # never needs the whole upsampled picture in memory.
 
 
@@ -110,23 +110,16 @@ def downsample_array(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(_filter(np.ascontiguousarray(x, np.float32), 1.0)[oy::2, ox::2])
 
 
-def upsample_region(g: np.ndarray, size: tuple[int, int], rows: tuple[int, int], cols: tuple[int, int]) -> np.ndarray:
-    """Rows ``rows`` and columns ``cols`` (half-open) of :func:`upsample` (``g``: h×w×C float32, the coarse level;
-    ``size``: the fine level's height and width), computed from the coarse samples that reach them alone.
+def upsample_region_planes(
+    g: np.ndarray, size: tuple[int, int], rows: tuple[int, int], cols: tuple[int, int]
+) -> np.ndarray:
+    """Rows ``rows`` and columns ``cols`` (half-open) of :func:`upsample` (``g``: the coarse level as planes, C×h×w
+    float32; ``size``: the fine level's height and width), as planes (C×rows×cols), computed from the coarse samples
+    that reach them alone.
 
     Fine sample p of the transposed convolution is Σ_i g[i] · 4k[p + pad_before − 2i]; putting g[i] at
     2i + 2 − pad_before of a zero grid and blurring with 2k per axis gives the same sum (the kernel is symmetric).
     """
-    planes = upsample_region_planes(np.moveaxis(g, -1, 0), size, rows, cols)
-    return np.ascontiguousarray(np.moveaxis(planes, 0, -1))
-
-
-def upsample_region_planes(
-    g: np.ndarray, size: tuple[int, int], rows: tuple[int, int], cols: tuple[int, int]
-) -> np.ndarray:
-    """:func:`upsample_region` of ``g`` given and returned as planes (C×h×w in, C×rows×cols out, float32)."""
-    import cv2
-
     axes = []
     for (lo, hi), n, m in zip((rows, cols), size, g.shape[1:3]):
         shift = 2 - same_padding(n)[0]  # fine position of coarse sample i: 2i + shift
@@ -137,9 +130,8 @@ def upsample_region_planes(
     out = np.empty((g.shape[0], y1 - y0, x1 - x0), np.float32)
     # per plane: a zero grid spanning fine [lo − 2, hi + 2), coarse samples at their positions, blurred
     grid = np.zeros((y1 - y0 + 4, x1 - x0 + 4), np.float32)
-    k = _taps(2.0)
     for c in range(g.shape[0]):
         if gy1 > gy0 and gx1 > gx0:
             grid[ry : ry + 2 * (gy1 - gy0) : 2, rx : rx + 2 * (gx1 - gx0) : 2] = g[c, gy0:gy1, gx0:gx1]
-        out[c] = cv2.sepFilter2D(grid, cv2.CV_32F, k, k, borderType=cv2.BORDER_CONSTANT)[2:-2, 2:-2]
+        out[c] = _filter(grid, 2.0)[2:-2, 2:-2]
     return out

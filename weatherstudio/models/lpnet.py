@@ -125,13 +125,18 @@ class LPNet(RestorationModel):
         lap = laplacian_pyramid(x, self.levels, kernel)
         return lap, rebuild(lap, self.subnets, kernel)
 
-    def coarse_levels(self, g1: torch.Tensor) -> torch.Tensor:
+    def coarse_levels(self, g1: torch.Tensor, largest: Callable | None = None) -> torch.Tensor:
         """G_1(Y) (eq. 6) from the input's first Gaussian level ``g1`` = down(x): every level but the finest.
 
         Those levels see only ``g1``: the Laplacian pyramid of x below its finest level is that of ``g1``.
+        ``largest(subnet, level)``, where given, runs the largest of them (n = 1) in place of ``subnet(level)``.
         """
         kernel = self.kernel.to(g1.dtype)
-        return rebuild(laplacian_pyramid(g1, self.levels - 1, kernel), self.subnets[:-1], kernel)[-1]
+        subnets: list[Callable] = list(self.subnets[:-1])
+        if largest is not None:
+            net = subnets[-1]
+            subnets[-1] = lambda level: largest(net, level)
+        return rebuild(laplacian_pyramid(g1, self.levels - 1, kernel), subnets, kernel)[-1]
 
     def finest_level(self, lap0: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
         """The output: ReLU(L_0(Y) + up(G_1(Y))) (eq. 6, n = 0) from the input's finest Laplacian level and

@@ -21,9 +21,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from weatherstudio.core.pyramid import downsample_array, laplacian_pyramid, upsample_region_planes
+from weatherstudio.core.pyramid import downsample_array, upsample_region_planes
 from weatherstudio.models.base import MapSpec, ModelOutput, RestorationModel
-from weatherstudio.models.lpnet import LPNet, LPNetSubnet, rebuild
+from weatherstudio.models.lpnet import LPNet, LPNetSubnet
 
 
 class LPNetCoarse(RestorationModel):
@@ -58,11 +58,7 @@ class LPNetCoarse(RestorationModel):
 
     def forward(self, x: torch.Tensor, return_maps: bool = False) -> ModelOutput:
         """:meth:`LPNet.coarse_levels`, its largest level through :func:`paired_subnet`."""
-        kernel = self.parent.kernel.to(x.dtype)
-        subnets = list(self.parent.subnets[:-1])
-        last = subnets[-1]
-        subnets[-1] = lambda level: paired_subnet(last, level)  # type: ignore[assignment]
-        return ModelOutput(rebuild(laplacian_pyramid(x, self.parent.levels - 1, kernel), subnets, kernel)[-1])
+        return ModelOutput(self.parent.coarse_levels(x, largest=paired_subnet))
 
 
 class LPNetFinest(RestorationModel):
