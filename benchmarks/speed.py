@@ -11,7 +11,9 @@ graph into the cache if it is not there yet and compiles it): the time is what a
 open. ``torch-compile`` is ``torch.compile`` (inductor) on the torch path, measured here only. The ratio
 column is torch's time over the row's, same network and size, same run. A size whose estimated time (from the
 smaller sizes) exceeds --max-seconds is skipped and marked. ``--repeat N`` times the N-th restore of the same
-photo instead (steady state: compiles done). Prints a table; not a pass/fail test.
+photo instead (steady state: compiles done). ``floor s`` is the network's multiply-adds over the fp32
+matrix-product speed the child measured just before its restore (``benchmarks/floor.py``; this host's speed
+drifts within minutes), ``× floor`` the row's time over it. Prints a table; not a pass/fail test.
 """
 
 from __future__ import annotations
@@ -20,10 +22,14 @@ import argparse
 import json
 import subprocess
 import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
 
 CHILD = r"""
 import json, resource, sys, time
 import numpy as np, torch
+from floor import sgemm_gflops
 from weatherstudio.engine.restore import RestoreOptions, restore
 from weatherstudio.engine.loader import load_model
 arch, mp, device, backend, threads = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
@@ -45,6 +51,7 @@ warm = np.ascontiguousarray(img[:128, :128])
 restore(warm, model, opts)
 if device.startswith("cuda"):
     torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()
+gflops = sgemm_gflops() if device == "cpu" else 0.0
 for _ in range(repeat - 1):  # --repeat: earlier runs of the same photo (compiles, caches) are not timed
     restore(img, model, opts, keep_state=False)
 t = time.perf_counter()
@@ -55,13 +62,15 @@ sec = time.perf_counter() - t
 peak = (torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda")
         else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 print(json.dumps({"seconds": sec, "peak_mb": peak, "tiles": res.tiles, "tile": res.tile, "h": h, "w": w,
-                  "threads": torch.get_num_threads(), "backend": res.backend, "out": float(res.image.mean())}))
+                  "threads": torch.get_num_threads(), "backend": res.backend, "out": float(res.image.mean()),
+                  "gflops": gflops}))
 """
 
 
 def measure(arch: str, mp: float, device: str, backend: str, threads: int, repeat: int = 1) -> dict:
     proc = subprocess.run(
         [sys.executable, "-c", CHILD, arch, str(mp), device, backend, str(threads), str(repeat)],
+        cwd=HERE,  # the child imports floor.py from here
         capture_output=True,
         text=True,
         timeout=7200,
@@ -73,9 +82,10 @@ def measure(arch: str, mp: float, device: str, backend: str, threads: int, repea
 
 def main() -> None:
     import torch
+    from floor import floor_seconds, macs_per_pixel
 
     from weatherstudio.engine.backends import RUNTIMES, installed
-    from weatherstudio.models.registry import entries
+    from weatherstudio.models.registry import build_model, entries
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", nargs="*", default=sorted(entries()))
@@ -90,8 +100,9 @@ def main() -> None:
     rows = []
     print(
         f"{'model':<10} {'backend':<13} {'device':<6} {'MP':>5} {'size':>11} {'tiles':>5} {'s':>8} {'s/MP':>7} "
-        f"{'peak MB':>8} {'× torch':>8}"
+        f"{'peak MB':>8} {'× torch':>8} {'floor s':>8} {'× floor':>8}"
     )
+    macs = {arch: macs_per_pixel(build_model(arch).eval()) for arch in args.models}
     for device in args.devices:
         for arch in args.models:
             for mp in sorted(args.sizes):
@@ -119,9 +130,13 @@ def main() -> None:
                     if backend == "torch":
                         torch_s = r["seconds"]
                     ratio = f"{torch_s / r['seconds']:>7.2f}×" if torch_s else f"{'':>8}"
+                    floor = ""
+                    if r.get("gflops"):
+                        row["floor_s"] = floor_seconds(macs[arch], r["h"] * r["w"], r["gflops"])
+                        floor = f" {row['floor_s']:>8.2f} {r['seconds'] / row['floor_s']:>7.2f}×"
                     print(
                         f"{arch:<10} {backend:<13} {device:<6} {mp:>5g} {r['w']:>5}×{r['h']:<5} {r['tiles']:>5} "
-                        f"{r['seconds']:>8.2f} {row['s_per_mp']:>7.3f} {r['peak_mb']:>8.0f} {ratio}",
+                        f"{r['seconds']:>8.2f} {row['s_per_mp']:>7.3f} {r['peak_mb']:>8.0f} {ratio}{floor}",
                         flush=True,
                     )
     if args.json:
