@@ -22,9 +22,11 @@ is the same code with narrower widths and fewer blocks.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from weatherstudio.models.base import MapKind, MapSpec, ModelOutput, RestorationModel
@@ -197,6 +199,52 @@ def pyramid_convs(cin: int, cout: int, kernels: list[int], mode: str) -> Branche
     return Branches((nn.Conv2d(cin, cout, k, padding=k // 2) for k in kernels), mode=mode)
 
 
+def _padded_weight(conv: nn.Conv2d, size: int) -> torch.Tensor:
+    """``conv``'s kernel with zeros around it to ``size``×``size`` (same sums, centred as its padding centres it)."""
+    k = conv.kernel_size[0]
+    p = (size - k) // 2
+    padded = conv.weight.new_zeros(*conv.weight.shape[:2], size, size)  # not F.pad: an export keeps its shape
+    padded[..., p : p + k, p : p + k] = conv.weight
+    return padded
+
+
+def pyramid_heads(x: torch.Tensor, heads: Sequence[Branches]) -> list[torch.Tensor]:
+    """``[head(x) for head in heads]`` for pyramids of :func:`pyramid_convs` (eqs. 4 and 6), as one convolution.
+
+    Every branch's kernel, zero-padded to the largest size, computes the same sums. A max head (eq. 4) keeps each
+    branch as output channels of its own and takes their maximum after; a sum head (eq. 6) adds its kernels and
+    biases first (a sum of convolutions of one input is one convolution). The heads' 1–3 output channels per
+    branch leave a CPU's blocked kernels mostly idle: DesnowNet's two maxout heads as one 60→16-channel 7×7
+    convolution ran 3.6× faster than their eight convolutions (torch, 512² tile, 2 threads).
+    """
+    convs = [c for head in heads for c in head]
+    if any(c.stride != (1, 1) or c.dilation != (1, 1) or c.padding != (c.kernel_size[0] // 2,) * 2 for c in convs):
+        raise ValueError("pyramid_heads takes stride-1, undilated, 'same'-padded square convolutions")
+    size = max(c.kernel_size[0] for c in convs)
+    weights, biases = [], []
+    for head in heads:
+        if head.mode == "sum":
+            weights.append(torch.stack([_padded_weight(c, size) for c in head]).sum(0))
+            biases.append(torch.stack([c.bias for c in head]).sum(0))
+        else:
+            weights += [_padded_weight(c, size) for c in head]
+            biases += [c.bias for c in head]
+    y = F.conv2d(x, torch.cat(weights), torch.cat(biases), padding=size // 2)
+    outs, start = [], 0
+    for head in heads:
+        n = head[0].out_channels
+        if head.mode == "sum":
+            outs.append(y[:, start : start + n])
+            start += n
+            continue
+        merged = y[:, start : start + n]
+        for i in range(1, len(head)):
+            merged = torch.maximum(merged, y[:, start + i * n : start + (i + 1) * n])
+        outs.append(merged)
+        start += n * len(head)
+    return outs
+
+
 def _config(width: float, blocks: list[int], dp_channels: int) -> dict[str, Any]:
     """A named config: trunk width and Inception-A/B/C counts, and the dilated convs' width, on top of what every
     config shares — the paper's dilation pyramid (γ = 4, eq. 3), head kernels (β = 4, eqs. 4 and 6), BatchNorm
@@ -320,12 +368,15 @@ class DesnowNet(RestorationModel):
         ``y_hat`` (y′ + r, not clamped).
         """
         f_t = self.descriptor_t(x)
-        z_raw = self.snow_extractor(f_t)
+        # both maxout heads read D_t: their eight convolutions run as one (pyramid_heads)
+        z_pyramid, a_pyramid = pyramid_heads(f_t, [self.snow_extractor[0], self.aberration_extractor[0]])
+        z_raw = self.snow_extractor[1](z_pyramid)
         z_hat = z_raw.clamp(0.0, 1.0)
-        a = self.aberration_extractor(f_t)
+        a = self.aberration_extractor[1](a_pyramid)
         y_prime = recover_translucency(x, z_hat, a, self.recovery_eps)
         f_c = torch.cat((y_prime, z_hat, a), dim=1)
-        r = self.residual_head(self.descriptor_r(f_c))
+        (r_pyramid,) = pyramid_heads(self.descriptor_r(f_c), [self.residual_head[0]])
+        r = self.residual_head[1](r_pyramid)
         return {
             "z_raw": z_raw,
             "z_hat": z_hat,
