@@ -71,7 +71,9 @@ def deform_conv2d_torch(
     grid = torch.stack([gx, gy], -1).view(n, k * ho, wo, 2)
     cols = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
     cols = cols.view(n, c, k, ho, wo) * mask.view(n, 1, k, ho, wo)
-    out = torch.einsum("nckhw,ock->nohw", cols, weight.reshape(cout, c, k))
+    # (c·k) × (h·w) as sampled: one matrix product, no transpose of the samples (an einsum exported one: ~30 %
+    # of GT-RAIN's time in OpenVINO)
+    out = torch.matmul(weight.reshape(cout, c * k), cols.view(n, c * k, ho * wo)).view(n, cout, ho, wo)
     if bias is not None:
         out = out + bias.view(1, cout, 1, 1)
     return out
