@@ -3,17 +3,19 @@
     python benchmarks/speed.py [--models lpnet desnownet] [--backends torch openvino onnxruntime torch-compile]
                                [--sizes 2 12] [--devices cpu cuda] [--threads 2] [--max-seconds 400]
 
-Each measurement runs in a fresh process so that its peak resident memory (CPU) or peak allocated memory
-(CUDA) belongs to that run alone. The input is a photo-like array (smooth shading and fine noise); the
-engine's default tiling is used, exactly as ``weatherstudio remove --backend B`` would run. Before the timed
-restore, one small restore in the same backend loads the network (and, for a runtime, exports its checked ONNX
-graph into the cache if it is not there yet and compiles it): the time is what a photo costs once the studio is
-open. ``torch-compile`` is ``torch.compile`` (inductor) on the torch path, measured here only. The ratio
-column is torch's time over the row's, same network and size, same run. A size whose estimated time (from the
-smaller sizes) exceeds --max-seconds is skipped and marked. ``--repeat N`` times the N-th restore of the same
-photo instead (steady state: compiles done). ``floor s`` is the network's multiply-adds over the fp32
-matrix-product speed the child measured just before its restore (``benchmarks/floor.py``; this host's speed
-drifts within minutes), ``× floor`` the row's time over it. Prints a table; not a pass/fail test.
+Each measurement runs in a fresh process so that its peak resident memory (CPU: the process's own VmHWM) or peak
+allocated memory (CUDA) belongs to that run alone. The input is a photo-like array (smooth shading and fine
+noise); the engine's default tiling is used, exactly as ``weatherstudio remove --backend B`` would run. Before the
+timed restore, one small restore in the same backend loads the network (and, for a runtime, exports its checked
+ONNX graph into the cache if it is not there yet and compiles it): the time is what a photo costs once the studio
+is open. ``torch-compile`` is ``torch.compile`` (inductor) on the torch path, measured here only. A size whose
+estimated time (from the smaller sizes) exceeds --max-seconds is skipped and marked. ``--repeat N`` times the
+N-th restore of the same photo instead (steady state: compiles done). Prints a table; not a pass/fail test.
+
+Columns: ``× torch`` is torch's time over the row's, same network and size, same run. ``floor s`` is the
+network's multiply-adds over the fp32 matrix-product speed the child measured just before its restore
+(``benchmarks/floor.py``), ``× floor`` the row's time over it. This host's speed drifts by ±15 % within minutes,
+so ``× torch*`` compares the two at the same host speed: torch's ``× floor`` over the row's.
 """
 
 from __future__ import annotations
@@ -59,8 +61,14 @@ res = restore(img, model, opts, keep_state=False)  # a photo, as `weatherstudio 
 if device.startswith("cuda"):
     torch.cuda.synchronize()
 sec = time.perf_counter() - t
-peak = (torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda")
-        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+def peak_rss_mb():
+    # VmHWM: this process's own peak; ru_maxrss would also carry the parent's peak across fork and exec
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+peak = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else peak_rss_mb()
 print(json.dumps({"seconds": sec, "peak_mb": peak, "tiles": res.tiles, "tile": res.tile, "h": h, "w": w,
                   "threads": torch.get_num_threads(), "backend": res.backend, "out": float(res.image.mean()),
                   "gflops": gflops}))
@@ -100,13 +108,13 @@ def main() -> None:
     rows = []
     print(
         f"{'model':<10} {'backend':<13} {'device':<6} {'MP':>5} {'size':>11} {'tiles':>5} {'s':>8} {'s/MP':>7} "
-        f"{'peak MB':>8} {'× torch':>8} {'floor s':>8} {'× floor':>8}"
+        f"{'peak MB':>8} {'× torch':>8} {'floor s':>8} {'× floor':>8} {'× torch*':>8}"
     )
     macs = {arch: macs_per_pixel(build_model(arch).eval()) for arch in args.models}
     for device in args.devices:
         for arch in args.models:
             for mp in sorted(args.sizes):
-                torch_s = None
+                torch_s = torch_floors = None
                 for backend in args.backends if device == "cpu" else ["torch"]:
                     estimate = next(
                         (
@@ -133,7 +141,11 @@ def main() -> None:
                     floor = ""
                     if r.get("gflops"):
                         row["floor_s"] = floor_seconds(macs[arch], r["h"] * r["w"], r["gflops"])
-                        floor = f" {row['floor_s']:>8.2f} {r['seconds'] / row['floor_s']:>7.2f}×"
+                        floors = r["seconds"] / row["floor_s"]
+                        if backend == "torch":
+                            torch_floors = floors
+                        same = f"{torch_floors / floors:>7.2f}×" if torch_floors else ""
+                        floor = f" {row['floor_s']:>8.2f} {floors:>7.2f}× {same}"
                     print(
                         f"{arch:<10} {backend:<13} {device:<6} {mp:>5g} {r['w']:>5}×{r['h']:<5} {r['tiles']:>5} "
                         f"{r['seconds']:>8.2f} {row['s_per_mp']:>7.3f} {r['peak_mb']:>8.0f} {ratio}{floor}",
