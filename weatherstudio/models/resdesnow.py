@@ -24,7 +24,13 @@ import torch
 from torch import nn
 
 from weatherstudio.models.base import MapKind, MapSpec, ModelOutput, RestorationModel
-from weatherstudio.models.blocks import Branches, ResidualBlockIN, chain_receptive_field, pad_to_multiple
+from weatherstudio.models.blocks import (
+    Branches,
+    ResidualBlockIN,
+    chain_receptive_field,
+    conv_by_phases,
+    pad_to_multiple,
+)
 from weatherstudio.models.registry import register
 
 
@@ -134,7 +140,8 @@ class ResDesnowNet(RestorationModel):
         """
         padded, (h, w) = pad_to_multiple(x, 4, min_size=8)
         feats = self.decoder(self.body(self.encoder(self.inception(padded))))
-        residue = self.to_residue(feats)[..., :h, :w]
+        pad, conv, squash = self.to_residue
+        residue = squash(conv_by_phases(pad(feats), conv))[..., :h, :w]  # conv to 3 channels: by phases, faster
         return {"residue": residue, "y_hat": x + residue}
 
     def forward(self, x: torch.Tensor, return_maps: bool = False) -> ModelOutput:
