@@ -72,26 +72,24 @@ _POINTWISE = (
 )
 
 
-def conv_by_phases(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
-    """``conv(x)`` (stride 1, no padding, undilated) as one stride-2 convolution giving its 2×2 output phases as
-    4× the channels, then put back in place (``pixel_shuffle``).
+def conv2d_by_phases(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """``F.conv2d(x, weight, bias)`` (stride 1, no padding) as one stride-2 convolution giving its 2×2 output phases
+    as 4× the channels, then put back in place (``pixel_shuffle``).
 
-    Phase (p, q) of the output is ``conv``'s kernel shifted by (p, q) inside a kernel one larger, applied every
-    second pixel: the same sums. A convolution to 1–3 channels leaves a CPU's blocked kernels (16 channels wide)
-    mostly idle; with 4× the channels at a quarter of the pixels resdesnow's final 16→3 7×7 convolution ran 2.2×
-    faster (torch, 512², 2 threads).
+    Phase (p, q) of the output is the kernel shifted by (p, q) inside a kernel one larger, applied every second
+    pixel: the same sums. A convolution to 1–3 channels leaves a CPU's blocked kernels (16 channels wide) mostly
+    idle; with 4× the channels at a quarter of the pixels resdesnow's final 16→3 7×7 convolution ran 2.2× faster
+    (torch, 512², 2 threads).
     """
-    if conv.stride != (1, 1) or conv.dilation != (1, 1) or conv.padding != (0, 0) or conv.groups != 1:
-        raise ValueError("conv_by_phases takes a stride-1, undilated, unpadded, ungrouped convolution")
-    cout, cin, kh, kw = conv.weight.shape
+    cout, cin, kh, kw = weight.shape
     out_h, out_w = x.shape[-2] - kh + 1, x.shape[-1] - kw + 1
     x = F.pad(x, (0, out_w % 2, 0, out_h % 2))  # an odd output gets one more row/column, cropped below
-    weight = conv.weight.new_zeros(cout, 2, 2, cin, kh + 1, kw + 1)  # not F.pad: an export keeps its shape
+    phased = weight.new_zeros(cout, 2, 2, cin, kh + 1, kw + 1)  # not F.pad: an export keeps its shape
     for p in range(2):
         for q in range(2):
-            weight[:, p, q, :, p : p + kh, q : q + kw] = conv.weight
-    bias = None if conv.bias is None else conv.bias.repeat_interleave(4)
-    phases = F.conv2d(x, weight.reshape(4 * cout, cin, kh + 1, kw + 1), bias, stride=2)
+            phased[:, p, q, :, p : p + kh, q : q + kw] = weight
+    bias = None if bias is None else bias.repeat_interleave(4)
+    phases = F.conv2d(x, phased.reshape(4 * cout, cin, kh + 1, kw + 1), bias, stride=2)
     return F.pixel_shuffle(phases, 2)[..., :out_h, :out_w]
 
 

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from weatherstudio.models.base import MapKind, MapSpec, ModelOutput, RestorationModel
-from weatherstudio.models.blocks import Branches, ConvBNReLU, receptive_growth
+from weatherstudio.models.blocks import Branches, ConvBNReLU, conv2d_by_phases, receptive_growth
 from weatherstudio.models.registry import register
 
 
@@ -215,7 +215,8 @@ def pyramid_heads(x: torch.Tensor, heads: Sequence[Branches]) -> list[torch.Tens
     branch as output channels of its own and takes their maximum after; a sum head (eq. 6) adds its kernels and
     biases first (a sum of convolutions of one input is one convolution). The heads' 1–3 output channels per
     branch leave a CPU's blocked kernels mostly idle: DesnowNet's two maxout heads as one 60→16-channel 7×7
-    convolution ran 3.6× faster than their eight convolutions (torch, 512² tile, 2 threads).
+    convolution ran 3.6× faster than their eight convolutions (torch, 512² tile, 2 threads); a head of fewer than
+    8 channels in all (the residual's 3) runs by output phases (:func:`conv2d_by_phases`).
     """
     convs = [c for head in heads for c in head]
     if any(c.stride != (1, 1) or c.dilation != (1, 1) or c.padding != (c.kernel_size[0] // 2,) * 2 for c in convs):
@@ -229,7 +230,11 @@ def pyramid_heads(x: torch.Tensor, heads: Sequence[Branches]) -> list[torch.Tens
         else:
             weights += [_padded_weight(c, size) for c in head]
             biases += [c.bias for c in head]
-    y = F.conv2d(x, torch.cat(weights), torch.cat(biases), padding=size // 2)
+    weight, bias = torch.cat(weights), torch.cat(biases)
+    if weight.shape[0] < 8:  # a few output channels (the residual's 3): by output phases, 4× as many
+        y = conv2d_by_phases(F.pad(x, (size // 2,) * 4), weight, bias)
+    else:
+        y = F.conv2d(x, weight, bias, padding=size // 2)
     outs, start = [], 0
     for head in heads:
         n = head[0].out_channels

@@ -28,7 +28,7 @@ from weatherstudio.models.blocks import (
     Branches,
     ResidualBlockIN,
     chain_receptive_field,
-    conv_by_phases,
+    conv2d_by_phases,
     pad_to_multiple,
 )
 from weatherstudio.models.registry import register
@@ -141,7 +141,7 @@ class ResDesnowNet(RestorationModel):
         padded, (h, w) = pad_to_multiple(x, 4, min_size=8)
         feats = self.decoder(self.body(self.encoder(self.inception(padded))))
         pad, conv, squash = self.to_residue
-        residue = squash(conv_by_phases(pad(feats), conv))[..., :h, :w]  # conv to 3 channels: by phases, faster
+        residue = squash(conv2d_by_phases(pad(feats), conv.weight, conv.bias))[..., :h, :w]  # to 3 channels: by phases
         return {"residue": residue, "y_hat": x + residue}
 
     def forward(self, x: torch.Tensor, return_maps: bool = False) -> ModelOutput:
