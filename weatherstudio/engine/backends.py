@@ -36,10 +36,13 @@ from weatherstudio.models.base import MapSpec, ModelOutput, RestorationModel
 
 BACKENDS = ("auto", "torch", "openvino", "onnxruntime")
 RUNTIMES = ("openvino", "onnxruntime")  # auto's order of preference
-#: Networks for which ``auto`` prefers ONNX Runtime, as measured (benchmarks/speed.py on this 2-core CPU): LPNet
-#: 1.09× torch's speed against OpenVINO's 0.63× on a first 2 MP photo (OpenVINO compiles its many small layers
-#: for each tile shape before they are cached), 1.69× against 1.78× at 12 MP.
-RUNTIME_ORDER: dict[str, tuple[str, ...]] = {"lpnet": ("onnxruntime", "openvino")}
+#: Networks for which ``auto`` prefers ONNX Runtime, as measured (benchmarks/speed.py, 2 threads, 2026-12-08):
+#: LPNet, which runs there as two graphs (5.3 s at 12 MP against OpenVINO's 7.4 s as one); DesnowNet, whose tiles
+#: run there two at a time (12 MP 76.8 s against 81.8 s, 2 MP 12.0 s against 15.6 s, peak 1.9 GB against 2.1).
+RUNTIME_ORDER: dict[str, tuple[str, ...]] = {
+    "lpnet": ("onnxruntime", "openvino"),
+    "desnownet": ("onnxruntime", "openvino"),
+}
 #: Runtimes in which a pyramid network runs as its two parts (:mod:`weatherstudio.engine.pyramid_split`), where
 #: that measured faster on a 12 MP photo (2 cores): ONNX Runtime, which runs two tiles at once; OpenVINO, which
 #: compiles each new tile shape, took 11.5 s split against 8.5 s as one graph on a first photo.
