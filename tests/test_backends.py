@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 import torch
 
@@ -102,6 +103,10 @@ def test_a_temporal_network_carries_one_memory_per_tile_in_a_runtime(backend: st
     assert set(states[backend]) == set(states["torch"])  # one memory per tile, interchangeable with torch's
     for index, h in states[backend].items():
         assert float((h - states["torch"][index]).abs().max()) < 1e-3
+    # the first frame ran the graph that leaves the zero memory out: exported, checked, without a memory input
+    first = graph_file(model).with_name(graph_file(model).stem + "-first.onnx")
+    assert first.is_file()
+    assert [i.name for i in onnx.load(str(first)).graph.input] == ["image"]
 
 
 @pytest.mark.skipif(not installed("onnxruntime"), reason="ONNX Runtime is not installed")

@@ -103,6 +103,32 @@ def test_frame_by_frame_equals_forward_clip() -> None:
     assert model.get_state() is state
 
 
+@pytest.mark.parametrize("gate_maps", [False, True])
+def test_a_zero_memory_is_left_out_of_the_sums(gate_maps: bool) -> None:
+    """A first frame (memory None) gives what a memory of zeros gives, outputs and new memory, with less work."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    torch.manual_seed(0)
+    model = J4RNet(get_entry("j4rnet").configs["lite"]).eval()
+    for p in model.parameters():  # nonzero biases and weights everywhere, so no term vanishes by chance
+        torch.nn.init.normal_(p, std=0.1)
+    x = torch.rand(2, 3, 21, 34)
+    zeros = torch.zeros(2, model.channels, 21, 34)
+    counts = []
+    for h in (zeros, None):
+        counter = FlopCounterMode(display=False)
+        with torch.no_grad(), counter:
+            out, h_new = model.step(x, h, gate_maps=gate_maps)
+        counts.append(counter.get_total_flops())
+        if h is zeros:
+            ref, ref_h = out, h_new
+    assert sorted(out) == sorted(ref)
+    for key in ref:
+        torch.testing.assert_close(out[key], ref[key], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(h_new, ref_h, atol=1e-5, rtol=1e-5)
+    assert counts[1] < 0.85 * counts[0]
+
+
 def test_reset_state_and_round_trip() -> None:
     model = _model()
     clip = _clip(n=1, t=4)

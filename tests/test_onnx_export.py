@@ -82,8 +82,8 @@ def test_an_export_that_does_not_match_torch_is_refused(tmp_path: Path, monkeypa
 
     real = ox._trace_to
 
-    def trace_then_drift(path, m):
-        names = real(path, m)
+    def trace_then_drift(path, m, *rest):
+        names = real(path, m, *rest)
         with torch.no_grad():
             next(m.parameters()).add_(0.5)  # the model the check compares with is no longer the traced one
         return names

@@ -61,6 +61,19 @@ class RecurrentGraph(nn.Module):
         return out["background"].clamp(0.0, 1.0), state_out
 
 
+class FirstFrameGraph(nn.Module):
+    """The first frame of a temporal network, from a zero memory that is left out of the sums (a still photo, a
+    clip's first frame): ``image → (restored, state_out)``."""
+
+    def __init__(self, model: RestorationModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out, state_out = self.model.step(image, None, gate_maps=False)
+        return out["background"].clamp(0.0, 1.0), state_out
+
+
 @dataclass
 class CheckResult:
     """One comparison of the export with torch: what ran and the largest absolute output difference."""
@@ -100,17 +113,21 @@ def state_channels(model: RestorationModel) -> int:
     return int(getattr(model, "channels", 0))
 
 
-def _graph(model: RestorationModel) -> tuple[nn.Module, tuple[torch.Tensor, ...], list[str], list[str]]:
+def _graph(
+    model: RestorationModel, first_frame: bool = False
+) -> tuple[nn.Module, tuple[torch.Tensor, ...], list[str], list[str]]:
     """The module to trace, example inputs (an odd size, so no size is special-cased) and the I/O names."""
     x = torch.rand(1, model.input_channels, 67, 91, generator=torch.Generator().manual_seed(0))
+    if model.temporal and first_frame:
+        return FirstFrameGraph(model).eval(), (x,), ["image"], ["restored", "state_out"]
     if model.temporal:
         state = torch.zeros(1, state_channels(model), 67, 91)
         return RecurrentGraph(model).eval(), (x, state), ["image", "state"], ["restored", "state_out"]
     return StillGraph(model).eval(), (x,), ["image"], ["restored"]
 
 
-def _trace_to(path: Path, model: RestorationModel) -> tuple[list[str], list[str]]:
-    module, example, inputs, outputs = _graph(model)
+def _trace_to(path: Path, model: RestorationModel, first_frame: bool = False) -> tuple[list[str], list[str]]:
+    module, example, inputs, outputs = _graph(model, first_frame)
     axes = {name: {0: "batch", 2: "height", 3: "width"} for name in inputs + outputs}
     with warnings.catch_warnings():
         # The TorchScript-based exporter: it keeps the graph's size arithmetic symbolic (each input padded by its
@@ -219,12 +236,21 @@ def _nchw(rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(rgb.transpose(2, 0, 1)[None], dtype=np.float32)
 
 
-def check_export(path: Path, model: RestorationModel) -> list[CheckResult]:
+def check_export(path: Path, model: RestorationModel, first_frame: bool = False) -> list[CheckResult]:
     """Run the export in ONNX Runtime and torch on the same real images; the largest differences."""
     session = ort_session(path)
     results: list[CheckResult] = []
     with torch.inference_mode():
-        if model.temporal:
+        if model.temporal and first_frame:
+            name, frames = check_frames()
+            for i, rgb in enumerate(frames):
+                x = _nchw(rgb)
+                restored, state = session.run(None, {"image": x})
+                out, h = model.step(torch.from_numpy(x), None, gate_maps=False)
+                ref = out["background"].clamp(0.0, 1.0).numpy()
+                diff = max(float(np.abs(restored - ref).max()), float(np.abs(state - h.numpy()).max()))
+                results.append(CheckResult(f"{name} frame {i} (a first frame)", x.shape, diff))
+        elif model.temporal:
             name, frames = check_frames()
             state = np.zeros((1, state_channels(model), *frames[0].shape[:2]), np.float32)
             h = torch.from_numpy(state)
@@ -251,8 +277,10 @@ def export_onnx(
     *,
     overwrite: bool = False,
     check: bool = True,
+    first_frame: bool = False,
 ) -> ExportReport:
-    """Write ``model``'s restoration graph to ``output`` (.onnx), checked against torch unless ``check`` is off.
+    """Write ``model``'s restoration graph to ``output`` (.onnx), checked against torch unless ``check`` is off
+    (``first_frame``: a temporal network's :class:`FirstFrameGraph`, without the memory's input).
 
     Written to a hidden temporary name beside the output and renamed into place only once it has passed its
     check; an existing file is replaced only with ``overwrite``.
@@ -278,11 +306,11 @@ def export_onnx(
     tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.part")
     start = time.perf_counter()
     try:
-        inputs, outputs = _trace_to(tmp, model)
+        inputs, outputs = _trace_to(tmp, model, first_frame)
         _add_metadata(tmp, meta)
         report = ExportReport(out, model.arch, inputs, outputs, 0.0, metadata=meta)
         if check:
-            report.checks = check_export(tmp, model)
+            report.checks = check_export(tmp, model, first_frame)
             if not report.worst < TOLERANCE:
                 bad = max(report.checks, key=lambda c: c.max_abs_diff)
                 raise ExportError(

@@ -60,6 +60,15 @@ def _conv(cin: int, cout: int, bias: bool = True) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, 3, padding=1, bias=bias)
 
 
+def _conv_part(conv: nn.Conv2d, x: torch.Tensor, *spans: tuple[int, int], outputs: int | None = None) -> torch.Tensor:
+    """The first ``outputs`` channels (all: None) of ``conv`` on its input with every channel outside ``spans``
+    zero, given only the channels inside them (``x``: those channels, in order): the zero channels' weights are
+    left out of the sum."""
+    weight = torch.cat([conv.weight[:outputs, a:b] for a, b in spans], 1)
+    bias = None if conv.bias is None else conv.bias[:outputs]
+    return F.conv2d(x, weight, bias, padding=conv.padding)
+
+
 def _to_few(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     """``conv(x)`` for a 3×3 'same' convolution to 2–3 channels, by output phases (:func:`conv2d_by_phases`: the
     four such layers took ~7 % of a 512² tile in OpenVINO, their blocked kernels 16 channels wide)."""
@@ -221,32 +230,48 @@ class J4RNet(RestorationModel):
         moved = F.grid_sample(state.float(), grid, mode="bilinear", padding_mode="zeros", align_corners=True)
         return moved.to(state.dtype)
 
-    def _initial_state(self, x: torch.Tensor, state: torch.Tensor | None) -> torch.Tensor:
+    def _initial_state(self, x: torch.Tensor, state: torch.Tensor | None) -> torch.Tensor | None:
+        """The memory to start ``x`` from: ``state`` where it fits, else None (zeros, which :meth:`step` skips)."""
         n, _, h, w = x.shape
         if state is None or tuple(state.shape) != (n, self.channels, h, w):
-            return x.new_zeros(n, self.channels, h, w)
+            return None
         if state.is_inference() and not torch.is_inference_mode_enabled():
             state = state.clone()  # an inference tensor cannot enter an autograd graph
         return state.to(device=x.device, dtype=x.dtype)
 
     # ------------------------------------------------------------------------------------------- network
     def step(
-        self, x: torch.Tensor, h: torch.Tensor, gate_maps: bool = True
+        self, x: torch.Tensor, h: torch.Tensor | None, gate_maps: bool = True
     ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        """One frame: raw (unclamped) outputs and the new memory H_t (gate means only with ``gate_maps``)."""
+        """One frame: raw (unclamped) outputs and the new memory H_t (gate means only with ``gate_maps``).
+
+        ``h`` None is a zero memory (a clip's first frame, a still photo), computed without its terms: the
+        memory's share of ``detect_in`` and ``gates``, U_h (r ⊙ H), (1 − z)·H and (without ``gate_maps``) the
+        read gate r vanish, ~25 % of a frame's multiply-adds (lite config)."""
         f = self.encoder(F.relu(self.head(x)))
+        c = self.channels
         # D-Net.
-        hd = self.detect(F.relu(self.detect_in(torch.cat([f, h], 1))))
+        if h is None:
+            hd = self.detect(F.relu(_conv_part(self.detect_in, f, (0, c))))
+        else:
+            hd = self.detect(F.relu(self.detect_in(torch.cat([f, h], 1))))
         logits = _to_few(self.detect_cls, hd)
         prob = torch.softmax(logits, 1)
         alpha = prob[:, 1:2]
         degr = torch.cat([hd, prob], 1)
         # F-Net (conv GRU).
-        zr = self.gates(torch.cat([f, h, degr], 1))
-        z = torch.sigmoid(zr[:, : self.channels])
-        r = F.relu(zr[:, self.channels :])
-        cand = torch.tanh(self.cand_x(f) + self.cand_h(r * h))
-        h_new = (1.0 - z) * h + z * cand
+        if h is None:  # the read gate r only acts on H: computed for its map alone
+            spans = (0, c), (2 * c, self.gates.in_channels)
+            zr = _conv_part(self.gates, torch.cat([f, degr], 1), *spans, outputs=None if gate_maps else c)
+            z = torch.sigmoid(zr[:, :c])
+            r = F.relu(zr[:, c:])
+            h_new = z * torch.tanh(self.cand_x(f))
+        else:
+            zr = self.gates(torch.cat([f, h, degr], 1))
+            z = torch.sigmoid(zr[:, :c])
+            r = F.relu(zr[:, c:])
+            cand = torch.tanh(self.cand_x(f) + self.cand_h(r * h))
+            h_new = (1.0 - z) * h + z * cand
         # R-Net: erase path.
         rf = self.removal(f)
         streaks = _to_few(self.removal_out, rf)
