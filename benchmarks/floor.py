@@ -7,8 +7,10 @@ transposed convolution and matrix product, the fixed pyramid kernels of LPNet in
 convolutions through their sampling + matrix-product form, so that the product is counted), per pixel. The
 host's speed is a 2,048² fp32 matrix product on ``--threads`` threads, measured right before: it drifts on this
 machine by ±15 % within minutes, so a time is compared with a floor measured in the same minute
-(``benchmarks/speed.py`` prints both for every row). A floor is what any fp32 kernel could at best reach here;
-a network above it spends the rest on memory traffic, small layers, tile overlap and the engine's own work.
+(``benchmarks/speed.py`` prints both for every row). The count is of the code as it runs, so it includes the zero
+taps of the kernels the networks pad to run several convolutions as one (DesnowNet's heads: ~1 % more). A row far
+above its floor spends the rest on memory traffic, small layers, tile overlap and the engine's own work; the
+runtimes' convolution kernels can beat the matrix product by up to ~1.3× here, so a row can also come in under it.
 """
 
 from __future__ import annotations

@@ -55,9 +55,10 @@ def test_auto_picks_a_runtime_only_where_it_can_and_pays_off() -> None:
     assert resolve_backend("auto", CPU, return_maps=False) == RUNTIMES[0]
     assert resolve_backend("auto", CPU, return_maps=True) == "torch"  # maps come from torch
     assert resolve_backend("openvino", torch.device("cuda"), return_maps=False) == "torch"
-    for arch in ("lpnet", "desnownet"):  # measured faster in ONNX Runtime (README "Speed")
-        assert resolve_backend("auto", CPU, return_maps=False, arch=arch) == "onnxruntime"
-    assert resolve_backend("auto", CPU, return_maps=False, arch="gtrain") == "openvino"
+    if installed("onnxruntime") and installed("openvino"):  # auto's order where both are there (README "Speed")
+        for arch in ("lpnet", "desnownet"):
+            assert resolve_backend("auto", CPU, return_maps=False, arch=arch) == "onnxruntime"
+        assert resolve_backend("auto", CPU, return_maps=False, arch="gtrain") == "openvino"
     with pytest.raises(BackendError, match="unknown backend"):
         resolve_backend("tensorrt", CPU, return_maps=False)
     model, _ = load_model("lpnet")

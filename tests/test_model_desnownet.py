@@ -126,30 +126,35 @@ def test_receptive_field_matches_gradient_support() -> None:
 
 
 def test_pyramid_heads_as_one_convolution_equal_their_branches() -> None:
-    """Max and sum pyramids (eqs. 4 and 6) run as one padded convolution give each head's own output and
-    gradients; a head whose convolutions it cannot merge is refused."""
+    """Max and sum pyramids (eqs. 4 and 6) run as one padded convolution (or, under 8 channels in all, by output
+    phases) give each head's own output and gradients; heads it cannot merge are refused."""
     torch.manual_seed(0)
     x = torch.randn(2, 6, 23, 17, requires_grad=True)
-    heads = [
+    wide = [
         pyramid_convs(6, 1, [1, 3, 5, 7], "max"),
         pyramid_convs(6, 3, [3, 5], "max"),
         pyramid_convs(6, 3, [1, 7], "sum"),
     ]
-    for head in heads:
-        for conv in head:
+    narrow = [pyramid_convs(6, 3, [1, 3, 5, 7], "sum")]
+    for heads in (wide, narrow):
+        for conv in (c for head in heads for c in head):
             torch.nn.init.normal_(conv.bias)  # nonzero biases: a sum head must add them
-    fused = pyramid_heads(x, heads)
-    separate = [head(x) for head in heads]
-    for f, s in zip(fused, separate, strict=True):
-        assert f.shape == s.shape
-        torch.testing.assert_close(f, s, atol=1e-5, rtol=1e-5)
-    (g_fused,) = torch.autograd.grad(sum((f * f).sum() for f in fused), x)
-    (g_separate,) = torch.autograd.grad(sum((s * s).sum() for s in separate), x)
-    torch.testing.assert_close(g_fused, g_separate, atol=1e-4, rtol=1e-4)
+        fused = pyramid_heads(x, heads)
+        separate = [head(x) for head in heads]
+        for f, s in zip(fused, separate, strict=True):
+            assert f.shape == s.shape
+            torch.testing.assert_close(f, s, atol=1e-5, rtol=1e-5)
+        params = [x, *(p for head in heads for p in head.parameters())]
+        g_fused = torch.autograd.grad(sum((f * f).sum() for f in fused), params)
+        g_separate = torch.autograd.grad(sum((s * s).sum() for s in separate), params)
+        for a, b in zip(g_fused, g_separate, strict=True):
+            torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
     dilated = pyramid_convs(6, 1, [3], "max")
     dilated[0].dilation = (2, 2)
     with pytest.raises(ValueError, match="undilated"):
         pyramid_heads(x, [dilated])
+    with pytest.raises(ValueError, match="max or sum"):
+        pyramid_heads(x, [pyramid_convs(6, 1, [3], "cat")])
 
 
 def test_gradients_reach_every_parameter() -> None:

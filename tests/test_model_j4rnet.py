@@ -14,7 +14,7 @@ from model_checks import (
 )
 
 from weatherstudio.models import MapKind, get_entry
-from weatherstudio.models.j4rnet import J4RNet
+from weatherstudio.models.j4rnet import J4RNet, _conv_part, _to_few
 from weatherstudio.models.losses.j4rnet import J4RNetLoss, high_pass
 
 
@@ -101,6 +101,29 @@ def test_frame_by_frame_equals_forward_clip() -> None:
     with torch.no_grad():
         model.forward_clip(clip)
     assert model.get_state() is state
+
+
+def test_the_rewritten_convolutions_equal_the_plain_ones() -> None:
+    """A 3×3 'same' convolution to few channels by output phases, and one whose input is zero outside some
+    channels without them, are the plain convolution (values; gradients to the input, weight and bias)."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(8, 3, 3, padding=1)
+    torch.nn.init.normal_(conv.bias)
+    params = [conv.weight, conv.bias]
+    for size in ((9, 14), (10, 7), (1, 1)):
+        x = torch.randn(2, 8, *size, requires_grad=True)
+        fast, plain = _to_few(conv, x), conv(x)
+        torch.testing.assert_close(fast, plain, atol=1e-5, rtol=1e-5)
+        g_fast = torch.autograd.grad(fast.square().sum(), [x, *params])
+        g_plain = torch.autograd.grad(plain.square().sum(), [x, *params])
+        for a, b in zip(g_fast, g_plain, strict=True):
+            torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+    with torch.no_grad():
+        x = torch.randn(1, 8, 11, 6)
+        zero_middle = torch.cat([x[:, :3], torch.zeros(1, 2, 11, 6), x[:, 5:]], 1)
+        part = _conv_part(conv, torch.cat([x[:, :3], x[:, 5:]], 1), (0, 3), (5, 8))
+        torch.testing.assert_close(part, conv(zero_middle), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(_conv_part(conv, x, (0, 8), outputs=2), conv(x)[:, :2], atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("gate_maps", [False, True])

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 import torch
 
@@ -39,6 +40,15 @@ def test_a_still_network_exports_and_matches_torch_at_other_sizes(arch: str, tmp
             ref = model(torch.from_numpy(x)).image.numpy()
         assert out.shape == (1, 3, h, w)
         assert float(np.abs(out - ref).max()) < TOLERANCE, f"{arch} at {h}×{w}"
+    # kernels rewritten in torch (zero-padded, by output phases) are stored as weights, as other tools expect
+    assert _conv_weights_are_stored(report.path)
+
+
+def _conv_weights_are_stored(path: Path) -> bool:
+    """Every convolution's kernel is a stored tensor (an initializer or a constant), not computed in the graph."""
+    graph = onnx.load(str(path)).graph
+    stored = {i.name for i in graph.initializer} | {o for n in graph.node if n.op_type == "Constant" for o in n.output}
+    return all(n.input[1] in stored for n in graph.node if n.op_type == "Conv")
 
 
 def test_j4rnet_exports_with_its_memory_as_inputs_and_outputs(tmp_path: Path) -> None:
@@ -57,6 +67,7 @@ def test_j4rnet_exports_with_its_memory_as_inputs_and_outputs(tmp_path: Path) ->
             ref = model(torch.from_numpy(f)).image.numpy()  # the torch model carries its memory itself
             assert float(np.abs(out - ref).max()) < TOLERANCE
     assert float(np.abs(state).max()) > 0  # the memory really moved
+    assert _conv_weights_are_stored(report.path)
 
 
 def test_the_file_carries_its_provenance_and_is_never_written_over(tmp_path: Path, capsys) -> None:

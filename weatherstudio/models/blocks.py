@@ -84,12 +84,14 @@ def conv2d_by_phases(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
     cout, cin, kh, kw = weight.shape
     out_h, out_w = x.shape[-2] - kh + 1, x.shape[-1] - kw + 1
     x = F.pad(x, (0, out_w % 2, 0, out_h % 2))  # an odd output gets one more row/column, cropped below
-    phased = weight.new_zeros(cout, 2, 2, cin, kh + 1, kw + 1)  # not F.pad: an export keeps its shape
-    for p in range(2):
-        for q in range(2):
-            phased[:, p, q, :, p : p + kh, q : q + kw] = weight
+    row, col = weight.new_zeros(cout, cin, 1, kw), weight.new_zeros(cout, cin, kh + 1, 1)
+    blocks = []
+    for p in range(2):  # the kernel shifted by (p, q): zero blocks concatenated, which an export folds to weights
+        shifted = torch.cat([row, weight] if p else [weight, row], 2)
+        blocks += [torch.cat([col, shifted] if q else [shifted, col], 3) for q in range(2)]
+    phased = torch.stack(blocks, 1).reshape(4 * cout, cin, kh + 1, kw + 1)  # channel o·4 + p·2 + q
     bias = None if bias is None else bias.repeat_interleave(4)
-    phases = F.conv2d(x, phased.reshape(4 * cout, cin, kh + 1, kw + 1), bias, stride=2)
+    phases = F.conv2d(x, phased, bias, stride=2)
     return F.pixel_shuffle(phases, 2)[..., :out_h, :out_w]
 
 

@@ -22,6 +22,7 @@ is the same code with narrower widths and fewer blocks.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -201,11 +202,14 @@ def pyramid_convs(cin: int, cout: int, kernels: list[int], mode: str) -> Branche
 
 def _padded_weight(conv: nn.Conv2d, size: int) -> torch.Tensor:
     """``conv``'s kernel with zeros around it to ``size``×``size`` (same sums, centred as its padding centres it)."""
-    k = conv.kernel_size[0]
-    p = (size - k) // 2
-    padded = conv.weight.new_zeros(*conv.weight.shape[:2], size, size)  # not F.pad: an export keeps its shape
-    padded[..., p : p + k, p : p + k] = conv.weight
-    return padded
+    w = conv.weight
+    p = (size - conv.kernel_size[0]) // 2
+    if p == 0:
+        return w
+    rows = w.new_zeros(*w.shape[:2], p, w.shape[3])  # zero blocks concatenated, which an export folds to weights
+    w = torch.cat([rows, w, rows], 2)
+    cols = w.new_zeros(*w.shape[:3], p)
+    return torch.cat([cols, w, cols], 3)
 
 
 def pyramid_heads(x: torch.Tensor, heads: Sequence[Branches]) -> list[torch.Tensor]:
@@ -219,14 +223,24 @@ def pyramid_heads(x: torch.Tensor, heads: Sequence[Branches]) -> list[torch.Tens
     8 channels in all (the residual's 3) runs by output phases (:func:`conv2d_by_phases`).
     """
     convs = [c for head in heads for c in head]
-    if any(c.stride != (1, 1) or c.dilation != (1, 1) or c.padding != (c.kernel_size[0] // 2,) * 2 for c in convs):
-        raise ValueError("pyramid_heads takes stride-1, undilated, 'same'-padded square convolutions")
+    if any(
+        c.stride != (1, 1)
+        or c.dilation != (1, 1)
+        or c.groups != 1
+        or c.padding_mode != "zeros"
+        or c.kernel_size[0] != c.kernel_size[1]
+        or c.padding != (c.kernel_size[0] // 2,) * 2
+        for c in convs
+    ):
+        raise ValueError("pyramid_heads takes stride-1, undilated, ungrouped, zero 'same'-padded square convolutions")
+    if any(head.mode not in ("max", "sum") for head in heads):
+        raise ValueError("pyramid_heads merges heads by max or sum")
     size = max(c.kernel_size[0] for c in convs)
     weights, biases = [], []
     for head in heads:
         if head.mode == "sum":
-            weights.append(torch.stack([_padded_weight(c, size) for c in head]).sum(0))
-            biases.append(torch.stack([c.bias for c in head]).sum(0))
+            weights.append(functools.reduce(torch.add, [_padded_weight(c, size) for c in head]))
+            biases.append(functools.reduce(torch.add, [c.bias for c in head]))
         else:
             weights += [_padded_weight(c, size) for c in head]
             biases += [c.bias for c in head]
