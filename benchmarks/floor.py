@@ -7,9 +7,9 @@ transposed convolution and matrix product, the fixed pyramid kernels of LPNet in
 convolutions through their sampling + matrix-product form, so that the product is counted), per pixel. The
 host's speed is a 2,048² fp32 matrix product on ``--threads`` threads, measured right before: it drifts on this
 machine by ±15 % within minutes, so a time is compared with a floor measured in the same minute
-(``benchmarks/speed.py`` prints both for every row). The count is of the code as it runs, so it includes the zero
-taps of the kernels the networks pad to run several convolutions as one (DesnowNet's heads: ~1 % more). A row far
-above its floor spends the rest on memory traffic, small layers, tile overlap and the engine's own work; the
+(``benchmarks/speed.py`` prints both for every row). Layers the networks run fused or by output phases are
+counted as written (their zero taps are not work). J4R-Net is counted on a still photo, from a zero memory. A row
+far above its floor spends the rest on memory traffic, small layers, tile overlap and the engine's own work; the
 runtimes' convolution kernels can beat the matrix product by up to ~1.3× here, so a row can also come in under it.
 """
 
@@ -25,22 +25,36 @@ from torch.utils.flop_counter import FlopCounterMode
 
 
 @contextlib.contextmanager
-def _counted_deformable() -> Iterator[None]:
-    """GT-RAIN's deformable convolutions as grid sampling + one matrix product (the form the counter sees)."""
-    import weatherstudio.models.gtrain as gtrain
+def _plain_layers() -> Iterator[None]:
+    """The networks' layers as written, for counting: GT-RAIN's deformable convolutions as grid sampling + one
+    matrix product (the form the counter sees), and the convolutions the engine runs fused or by output phases
+    (DesnowNet's pyramid heads, the few-channel outputs) as themselves, without the zero taps those add."""
+    import torch.nn.functional as F
 
-    kept = gtrain._torchvision_deform
-    gtrain._torchvision_deform = lambda: None
+    import weatherstudio.models.desnownet as desnownet
+    import weatherstudio.models.gtrain as gtrain
+    import weatherstudio.models.j4rnet as j4rnet
+    import weatherstudio.models.resdesnow as resdesnow
+
+    swaps = [
+        (gtrain, "_torchvision_deform", lambda: None),
+        (desnownet, "pyramid_heads", lambda x, heads: [head(x) for head in heads]),
+        *((m, "conv2d_by_phases", lambda x, w, b=None: F.conv2d(x, w, b)) for m in (desnownet, j4rnet, resdesnow)),
+    ]
+    kept = [(m, name, getattr(m, name)) for m, name, _ in swaps]
     try:
+        for m, name, plain in swaps:
+            setattr(m, name, plain)
         yield
     finally:
-        gtrain._torchvision_deform = kept
+        for m, name, value in kept:
+            setattr(m, name, value)
 
 
 def macs_per_pixel(model: torch.nn.Module, height: int = 384, width: int = 512) -> float:
     """Multiply-adds of one forward of ``model`` on a 1×3×``height``×``width`` image, per pixel."""
     counter = FlopCounterMode(display=False)
-    with _counted_deformable(), torch.no_grad(), counter:
+    with _plain_layers(), torch.no_grad(), counter:
         model(torch.rand(1, 3, height, width))
     return counter.get_total_flops() / 2 / (height * width)
 
