@@ -295,10 +295,16 @@ class RuntimeModel(RestorationModel):
     def align_state(self, state: Any, flow: Any) -> Any:
         return self.net.align_state(state, flow)
 
+    #: Inputs with a side below this run in torch: a graph traced at 67×91 keeps the choices the network makes for
+    #: that size (resdesnow and GT-RAIN pad a tiny input by replication where a larger one reflects), and a tiny
+    #: input costs torch nothing.
+    MIN_GRAPH_SIDE = 16
+
     def forward(self, x: torch.Tensor, return_maps: bool = False) -> ModelOutput:
-        if return_maps:  # the inspector's path: torch, with the memory handed over both ways
+        if return_maps or min(x.shape[-2:]) < self.MIN_GRAPH_SIDE:
+            # the inspector's path (and a tiny input's): torch, with the memory handed over both ways
             self.net.set_state(self._state)
-            out = self.net(x, return_maps=True)
+            out = self.net(x, return_maps=return_maps)
             self._state = self.net.get_state()
             return out
         image = x.detach().float().cpu().contiguous().numpy()
