@@ -72,9 +72,11 @@ _POINTWISE = (
 )
 
 
-def conv2d_by_phases(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-    """``F.conv2d(x, weight, bias)`` (stride 1, no padding) as one stride-2 convolution giving its 2×2 output phases
-    as 4× the channels, then put back in place (``pixel_shuffle``).
+def conv2d_by_phases(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, padding: int = 0
+) -> torch.Tensor:
+    """``F.conv2d(x, weight, bias, padding=padding)`` (stride 1, zero padding) as one stride-2 convolution giving its
+    2×2 output phases as 4× the channels, then put back in place (``pixel_shuffle``).
 
     Phase (p, q) of the output is the kernel shifted by (p, q) inside a kernel one larger, applied every second
     pixel: the same sums. A convolution to 1–3 channels leaves a CPU's blocked kernels (16 channels wide) mostly
@@ -82,8 +84,9 @@ def conv2d_by_phases(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
     (torch, 512², 2 threads).
     """
     cout, cin, kh, kw = weight.shape
-    out_h, out_w = x.shape[-2] - kh + 1, x.shape[-1] - kw + 1
-    x = F.pad(x, (0, out_w % 2, 0, out_h % 2))  # an odd output gets one more row/column, cropped below
+    out_h, out_w = x.shape[-2] + 2 * padding - kh + 1, x.shape[-1] + 2 * padding - kw + 1
+    # an odd output gets one more row/column, cropped below
+    x = F.pad(x, (padding, padding + out_w % 2, padding, padding + out_h % 2))
     row, col = weight.new_zeros(cout, cin, 1, kw), weight.new_zeros(cout, cin, kh + 1, 1)
     blocks = []
     for p in range(2):  # the kernel shifted by (p, q): zero blocks concatenated, which an export folds to weights

@@ -246,7 +246,7 @@ def pyramid_heads(x: torch.Tensor, heads: Sequence[Branches]) -> list[torch.Tens
             biases += [c.bias for c in head]
     weight, bias = torch.cat(weights), torch.cat(biases)
     if weight.shape[0] < 8:  # a few output channels (the residual's 3): by output phases, 4× as many
-        y = conv2d_by_phases(F.pad(x, (size // 2,) * 4), weight, bias)
+        y = conv2d_by_phases(x, weight, bias, padding=size // 2)
     else:
         y = F.conv2d(x, weight, bias, padding=size // 2)
     outs, start = [], 0

@@ -72,7 +72,7 @@ def _conv_part(conv: nn.Conv2d, x: torch.Tensor, *spans: tuple[int, int], output
 def _to_few(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     """``conv(x)`` for a 3×3 'same' convolution to 2–3 channels, by output phases (:func:`conv2d_by_phases`: the
     four such layers took ~7 % of a 512² tile in OpenVINO, their blocked kernels 16 channels wide)."""
-    return conv2d_by_phases(F.pad(x, (1, 1, 1, 1)), conv.weight, conv.bias)
+    return conv2d_by_phases(x, conv.weight, conv.bias, padding=1)
 
 
 class ResBlock(nn.Module):
