@@ -127,8 +127,7 @@ _export_lock = threading.Lock()
 
 def graph_file(model: RestorationModel, first_frame: bool = False) -> Path:
     """The checked ONNX graph of ``model``'s weights, exported into the cache the first time it is needed
-    (``first_frame``: a temporal network's graph from a zero memory, :class:`~weatherstudio.engine.onnx_export.
-    FirstFrameGraph`)."""
+    (``first_frame``: a temporal network's graph from a zero memory, without the memory's input)."""
     from weatherstudio.engine.onnx_export import export_onnx
 
     folder = cache_dir()

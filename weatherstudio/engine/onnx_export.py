@@ -50,27 +50,16 @@ class StillGraph(nn.Module):
 
 
 class RecurrentGraph(nn.Module):
-    """One frame of a temporal network with its memory explicit: ``(image, state) → (restored, state_out)``."""
+    """One frame of a temporal network with its memory explicit: ``(image, state) → (restored, state_out)``; traced
+    with the image alone, the first frame from a zero memory that is left out of the sums (a still photo, a clip's
+    first frame): ``image → (restored, state_out)``."""
 
     def __init__(self, model: RestorationModel) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, image: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, image: torch.Tensor, state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         out, state_out = self.model.step(image, state, gate_maps=False)
-        return out["background"].clamp(0.0, 1.0), state_out
-
-
-class FirstFrameGraph(nn.Module):
-    """The first frame of a temporal network, from a zero memory that is left out of the sums (a still photo, a
-    clip's first frame): ``image → (restored, state_out)``."""
-
-    def __init__(self, model: RestorationModel) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out, state_out = self.model.step(image, None, gate_maps=False)
         return out["background"].clamp(0.0, 1.0), state_out
 
 
@@ -118,9 +107,9 @@ def _graph(
 ) -> tuple[nn.Module, tuple[torch.Tensor, ...], list[str], list[str]]:
     """The module to trace, example inputs (an odd size, so no size is special-cased) and the I/O names."""
     x = torch.rand(1, model.input_channels, 67, 91, generator=torch.Generator().manual_seed(0))
-    if model.temporal and first_frame:
-        return FirstFrameGraph(model).eval(), (x,), ["image"], ["restored", "state_out"]
     if model.temporal:
+        if first_frame:
+            return RecurrentGraph(model).eval(), (x,), ["image"], ["restored", "state_out"]
         state = torch.zeros(1, state_channels(model), 67, 91)
         return RecurrentGraph(model).eval(), (x, state), ["image", "state"], ["restored", "state_out"]
     return StillGraph(model).eval(), (x,), ["image"], ["restored"]
@@ -241,26 +230,22 @@ def check_export(path: Path, model: RestorationModel, first_frame: bool = False)
     session = ort_session(path)
     results: list[CheckResult] = []
     with torch.inference_mode():
-        if model.temporal and first_frame:
-            name, frames = check_frames()
-            for i, rgb in enumerate(frames):
-                x = _nchw(rgb)
-                restored, state = session.run(None, {"image": x})
-                out, h = model.step(torch.from_numpy(x), None, gate_maps=False)
-                ref = out["background"].clamp(0.0, 1.0).numpy()
-                diff = max(float(np.abs(restored - ref).max()), float(np.abs(state - h.numpy()).max()))
-                results.append(CheckResult(f"{name} frame {i} (a first frame)", x.shape, diff))
-        elif model.temporal:
+        if model.temporal:
             name, frames = check_frames()
             state = np.zeros((1, state_channels(model), *frames[0].shape[:2]), np.float32)
-            h = torch.from_numpy(state)
+            h = None if first_frame else torch.from_numpy(state)  # each frame a first one, or the memory carried
             for i, rgb in enumerate(frames):
                 x = _nchw(rgb)
-                restored, state = session.run(None, {"image": x, "state": state})
-                out, h = model.step(torch.from_numpy(x), h, gate_maps=False)
+                restored, state = session.run(None, {"image": x} if first_frame else {"image": x, "state": state})
+                out, h_out = model.step(torch.from_numpy(x), h, gate_maps=False)
                 ref = out["background"].clamp(0.0, 1.0).numpy()
-                diff = max(float(np.abs(restored - ref).max()), float(np.abs(state - h.numpy()).max()))
-                results.append(CheckResult(f"{name} frame {i} (state carried)", x.shape, diff))
+                diff = max(float(np.abs(restored - ref).max()), float(np.abs(state - h_out.numpy()).max()))
+                results.append(
+                    CheckResult(
+                        f"{name} frame {i} ({'a first frame' if first_frame else 'state carried'})", x.shape, diff
+                    )
+                )
+                h = None if first_frame else h_out
         else:
             for what, rgb in check_images():
                 x = _nchw(model.input_for(rgb))
@@ -280,7 +265,7 @@ def export_onnx(
     first_frame: bool = False,
 ) -> ExportReport:
     """Write ``model``'s restoration graph to ``output`` (.onnx), checked against torch unless ``check`` is off
-    (``first_frame``: a temporal network's :class:`FirstFrameGraph`, without the memory's input).
+    (``first_frame``: a temporal network's :class:`RecurrentGraph` from a zero memory, without the memory's input).
 
     Written to a hidden temporary name beside the output and renamed into place only once it has passed its
     check; an existing file is replaced only with ``overwrite``.
